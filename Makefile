@@ -1,0 +1,115 @@
+# normbench build. `make` builds build/normbench (CPU always; the CUDA backend too whenever
+# nvcc is found). `make test` runs the Check suites, `make test-sanitize` the same suites
+# under ASan+UBSan, `make test-gpu` the GPU suites, `make demo` the README's main job.
+# Every entry point first checks the dependencies and runs scripts/install-deps if one is
+# missing, so a fresh Debian machine needs no other command.
+
+BUILD    ?= build
+PKGS     := openblas hdf5 yaml-0.1 check zlib
+# Recursive (=) on purpose: pkg-config must run after `deps` has installed the packages.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CC       ?= gcc
+OPT      ?= -O2
+CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) -g -fopenmp \
+               -Isrc -Ikernels -MMD -MP
+EXTRA_CFLAGS ?=
+EXTRA_LDFLAGS ?=
+
+# CUDA: compiled only when nvcc exists (NO_CUDA=1 forces it off, e.g. for sanitizer builds).
+NVCC     ?= $(shell command -v nvcc 2>/dev/null || { [ -x /usr/local/cuda/bin/nvcc ] && echo /usr/local/cuda/bin/nvcc; })
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+ifeq ($(NO_CUDA),1)
+  NVCC :=
+endif
+CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
+ifneq ($(and $(NVCC),$(CUDA_SRCS)),)
+  HAVE_CUDA := 1
+  CUDA_DEFS := -DNB_HAVE_CUDA
+  NVCCFLAGS ?= -O2 -std=c++17 -Isrc -Ikernels --expt-relaxed-constexpr \
+               -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+               -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+else
+  HAVE_CUDA :=
+  CUDA_DEFS :=
+  CUDA_LIBS :=
+endif
+
+CFLAGS   = $(CFLAGS_BASE) $(CUDA_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   = $(CUDA_LIBS) $(PKG_LIBS) -lm -fopenmp $(EXTRA_LDFLAGS)
+
+LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+CUDA_OBJS := $(if $(HAVE_CUDA),$(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRCS)))
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS))
+GPU_TEST_SRCS := $(wildcard tests/gpu/*.c)
+GPU_TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(GPU_TEST_SRCS))
+
+.PHONY: all deps test test-sanitize test-gpu demo bench clean
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory $(BUILD)/normbench
+
+# Installs missing packages only when pkg-config or a header check says something is absent.
+deps:
+	@pkg-config --exists $(PKGS) 2>/dev/null && [ -n "$$(ls /usr/include/*/cblas.h /usr/include/cblas.h 2>/dev/null)" ] \
+	  && command -v gnuplot >/dev/null && command -v h5dump >/dev/null \
+	  || bash scripts/install-deps
+
+$(BUILD)/libnormbench.a: $(LIB_OBJS) $(CUDA_OBJS)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BUILD)/normbench: $(BUILD)/src/main.o $(BUILD)/libnormbench.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+# The test runner collects every `Suite *NAME_suite(void)` defined in tests/*.c.
+$(BUILD)/tests/suites.h: $(TEST_SRCS)
+	@mkdir -p $(@D)
+	@grep -ho '^Suite \*[a-z0-9_]*_suite(void)' $(TEST_SRCS) | sed 's/^Suite \*\([a-z0-9_]*\)(void)/NB_SUITE(\1)/' > $@.tmp
+	@mv $@.tmp $@
+
+$(BUILD)/tests/main.o: $(BUILD)/tests/suites.h
+$(BUILD)/tests/main.o: CFLAGS += -I$(BUILD)/tests
+
+$(BUILD)/run_tests: $(TEST_OBJS) $(BUILD)/libnormbench.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/run_gpu_tests: $(GPU_TEST_OBJS) $(BUILD)/libnormbench.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+# Tests run from the repository root (they read configs/ and data/) with 2 threads by
+# default, the CI machine's size; NB_THREADS overrides.
+test: deps
+	@$(MAKE) --no-print-directory $(BUILD)/run_tests $(BUILD)/normbench
+	NB_BIN=$(BUILD)/normbench $(BUILD)/run_tests
+
+test-sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build-san NO_CUDA=1 OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-san/run_tests build-san/normbench
+	NB_BIN=build-san/normbench NB_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1 build-san/run_tests
+
+test-gpu: deps
+	@if [ -z "$(HAVE_CUDA)" ]; then echo "test-gpu: skipped: no nvcc, CUDA backend not built"; exit 0; fi; \
+	$(MAKE) --no-print-directory $(BUILD)/run_gpu_tests && $(BUILD)/run_gpu_tests
+
+demo: all
+	@if [ -x scripts/demo ]; then bash scripts/demo; else echo "make demo: not yet (the trainer issue lands it)"; fi
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(GPU_TEST_OBJS:.o=.d) $(BUILD)/src/main.d

@@ -1,0 +1,435 @@
+/* test_model.c — the full model against an independent float64 reference.
+ *
+ * The reference (ref_model_loss below) recomputes the model from DESIGN.md section 3 in
+ * double precision with the plain-loop ops of ref64.c, reading parameters by their Hugging
+ * Face names. Central finite differences of it give the reference gradient of every
+ * parameter group; the fp32 model's analytic backward must match. Also: every scheme
+ * really changes the forward where its formula says it must, pruning masks equal skipping
+ * the sublayer, initialization follows each scheme's rule, and passes are deterministic. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "model.h"
+#include "ref64.h"
+#include "schemes.h"
+#include "testutil.h"
+
+/* The tiny model of the issue: L=4, d=16, 2 heads, seq 8. */
+static ModelConfig tiny_config(NormKind norm) {
+    ModelConfig c;
+    model_config_default(&c);
+    c.n_layer = 4;
+    c.d_model = 16;
+    c.n_head = 2;
+    c.d_ff = 22;
+    c.vocab_size = 19;
+    c.seq_len = 8;
+    c.norm = norm;
+    return c;
+}
+enum { TINY_B = 2 };
+
+typedef struct {
+    ModelConfig cfg;
+    SublayerSpec specs[64];
+    ParamTable table;
+    int32_t tokens[TINY_B * 8], targets[TINY_B * 8];
+} Tiny;
+
+static void tiny_setup(Tiny *t, const char *scheme, NormKind norm) {
+    t->cfg = tiny_config(norm);
+    SchemeParams p;
+    scheme_params_default(&p);
+    char err[256];
+    ck_assert_int_eq(scheme_build_table(scheme_find(scheme), &p, t->cfg.n_layer, t->specs, err,
+                                        sizeof err), 0);
+    ck_assert_int_eq(param_table_build(&t->cfg, &t->table), 0);
+    uint64_t rng = 42;
+    for (int i = 0; i < TINY_B * t->cfg.seq_len; i++) {
+        t->tokens[i] = (int32_t)(test_rng_next(&rng) % (uint64_t)t->cfg.vocab_size);
+        t->targets[i] = (int32_t)(test_rng_next(&rng) % (uint64_t)t->cfg.vocab_size);
+    }
+}
+
+/* Random parameters of a size that makes every path matter: matrices uniform with std
+ * ~ 1/sqrt(fan_in), norm weights around 1, biases around 0. */
+static void random_params(const ParamTable *t, uint64_t seed, double *out) {
+    uint64_t rng = seed;
+    for (int i = 0; i < t->count; i++) {
+        const ParamInfo *p = &t->items[i];
+        double lo = -1.0, hi = 1.0, shift = 0.0;
+        if (p->cols > 0) {
+            double a = sqrt(3.0 / p->cols);
+            lo = -a, hi = a;
+        } else if (strstr(p->name, ".weight")) {
+            lo = -0.3, hi = 0.3, shift = 1.0;
+        } else {
+            lo = -0.3, hi = 0.3;
+        }
+        for (size_t j = 0; j < p->numel; j++)
+            out[p->offset + j] = shift + test_uniform(&rng, lo, hi);
+    }
+}
+
+static const double *pw(const Tiny *t, const double *params, const char *fmt, int layer) {
+    char name[96];
+    snprintf(name, sizeof name, fmt, layer);
+    const ParamInfo *p = param_table_find(&t->table, name);
+    return p ? params + p->offset : NULL;
+}
+
+/* F of a sublayer in double: attention or SwiGLU MLP of block l. */
+static void ref_sublayer_f(const Tiny *t, const double *params, int l, int s, const double *in,
+                           double *f) {
+    const ModelConfig *c = &t->cfg;
+    const int N = TINY_B * c->seq_len, C = c->d_model, F = c->d_ff, NH = c->n_head, HS = C / NH;
+    double *a = calloc((size_t)N * F, sizeof *a), *b = calloc((size_t)N * F, sizeof *b),
+           *h = calloc((size_t)N * F, sizeof *h), *q = calloc((size_t)N * C, sizeof *q);
+    if (s == SUBLAYER_ATTN) {
+        ref_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.q_proj.weight", l), N, C, C);
+        ref_rope_forward(q, a, TINY_B, c->seq_len, NH, HS, c->rope_theta);
+        ref_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.k_proj.weight", l), N, C, C);
+        ref_rope_forward(b, a, TINY_B, c->seq_len, NH, HS, c->rope_theta);
+        ref_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.v_proj.weight", l), N, C, C);
+        ref_attention_forward(h, q, b, a, TINY_B, c->seq_len, NH, HS);
+        ref_matmul_forward(f, h, pw(t, params, "model.layers.%d.self_attn.o_proj.weight", l), N, C, C);
+    } else {
+        ref_matmul_forward(a, in, pw(t, params, "model.layers.%d.mlp.gate_proj.weight", l), N, C, F);
+        ref_matmul_forward(b, in, pw(t, params, "model.layers.%d.mlp.up_proj.weight", l), N, C, F);
+        ref_swiglu_forward(h, a, b, (size_t)N * F);
+        ref_matmul_forward(f, h, pw(t, params, "model.layers.%d.mlp.down_proj.weight", l), N, F, C);
+    }
+    free(a), free(b), free(h), free(q);
+}
+
+/* Mean cross-entropy of the model in double. hidden (optional) receives h_0..h_L. */
+static double ref_model_loss(const Tiny *t, const double *params, const unsigned char *skip,
+                             double *hidden) {
+    const ModelConfig *c = &t->cfg;
+    const int N = TINY_B * c->seq_len, C = c->d_model, V = c->vocab_size, L = c->n_layer;
+    const size_t NC = (size_t)N * C;
+    double *x = calloc(NC, sizeof *x), *y = calloc(NC, sizeof *y), *f = calloc(NC, sizeof *f),
+           *n = calloc(NC, sizeof *n), *logits = calloc((size_t)N * V, sizeof *logits),
+           *losses = calloc((size_t)N, sizeof *losses);
+    ref_embedding_forward(x, t->tokens, pw(t, params, "model.embed_tokens.weight", 0), N, C);
+    if (hidden) memcpy(hidden, x, NC * sizeof *x);
+    static const char *norm_names[2] = {"model.layers.%d.input_layernorm.weight",
+                                        "model.layers.%d.post_attention_layernorm.weight"};
+    static const char *bias_names[2] = {"model.layers.%d.input_layernorm.bias",
+                                        "model.layers.%d.post_attention_layernorm.bias"};
+    for (int i = 0; i < 2 * L; i++) {
+        const int l = i / 2, s = i % 2;
+        const SublayerSpec *sp = &t->specs[i];
+        const double *w = pw(t, params, norm_names[s], l), *b = pw(t, params, bias_names[s], l);
+        if (skip && skip[i]) {
+            memcpy(y, x, NC * sizeof *x);
+        } else if (sp->placement == PLACE_PRE) { /* y = r x + F(s N(x)) */
+            ref_norm_forward(c->norm, n, x, w, b, N, C, c->norm_eps, sp->in_scale);
+            ref_sublayer_f(t, params, l, s, n, f);
+            for (size_t j = 0; j < NC; j++) y[j] = sp->residual_scale * x[j] + f[j];
+        } else { /* y = s N(r x + F(x)) */
+            ref_sublayer_f(t, params, l, s, x, f);
+            for (size_t j = 0; j < NC; j++) n[j] = sp->residual_scale * x[j] + f[j];
+            ref_norm_forward(c->norm, y, n, w, b, N, C, c->norm_eps, sp->in_scale);
+        }
+        memcpy(x, y, NC * sizeof *x);
+        if (hidden && s == SUBLAYER_MLP) memcpy(hidden + (size_t)(l + 1) * NC, x, NC * sizeof *x);
+    }
+    if (c->final_norm) {
+        ref_norm_forward(c->norm, n, x, pw(t, params, "model.norm.weight", 0),
+                         pw(t, params, "model.norm.bias", 0), N, C, c->norm_eps, 1.0);
+        memcpy(x, n, NC * sizeof *x);
+    }
+    ref_matmul_forward(logits, x, pw(t, params, "lm_head.weight", 0), N, C, V);
+    ref_crossentropy(losses, logits, t->targets, N, V);
+    double mean = 0.0;
+    for (int i = 0; i < N; i++) mean += losses[i];
+    free(x), free(y), free(f), free(n), free(logits), free(losses);
+    return mean / N;
+}
+
+static Backend *cpu(void) {
+    char err[256];
+    Backend *be = backend_create("cpu", 2, err, sizeof err);
+    ck_assert_msg(be != NULL, "%s", err);
+    return be;
+}
+
+static Model *tiny_model(Backend *be, const Tiny *t, const double *params) {
+    char err[256];
+    Model *m = model_create(be, &t->cfg, t->specs, TINY_B, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    float *pf = malloc(t->table.total * sizeof *pf);
+    for (size_t i = 0; i < t->table.total; i++) pf[i] = (float)params[i];
+    model_set_params(m, pf);
+    free(pf);
+    return m;
+}
+
+/* Largest tensor-normalized error of the fp32 analytic gradient against central finite
+ * differences of the float64 reference, over a sample of entries of EVERY tensor. */
+static double gradient_check(const char *scheme, NormKind norm) {
+    Tiny t;
+    tiny_setup(&t, scheme, norm);
+    double *params = malloc(t.table.total * sizeof *params);
+    random_params(&t.table, 7, params);
+    Backend *be = cpu();
+    Model *m = tiny_model(be, &t, params);
+    double loss32 = model_forward(m, t.tokens, t.targets, NULL);
+    double loss64 = ref_model_loss(&t, params, NULL, NULL);
+    ck_assert_msg(fabs(loss32 - loss64) / loss64 < 1e-5, "%s loss fp32 %.9g vs fp64 %.9g",
+                  scheme, loss32, loss64);
+    model_zero_grad(m);
+    model_backward(m, NULL);
+    float *grads = malloc(t.table.total * sizeof *grads);
+    model_get_grads(m, grads);
+
+    double worst = 0.0;
+    uint64_t rng = 99;
+    for (int i = 0; i < t.table.count; i++) {
+        const ParamInfo *p = &t.table.items[i];
+        enum { SAMPLES = 6 };
+        size_t idx[SAMPLES + 2] = {0, p->numel - 1};
+        for (int k = 0; k < SAMPLES; k++) idx[2 + k] = test_rng_next(&rng) % p->numel;
+        double ref[SAMPLES + 2], got[SAMPLES + 2], scale = 1e-6, err = 0.0;
+        for (int k = 0; k < SAMPLES + 2; k++) {
+            double *w = &params[p->offset + idx[k]], keep = *w, h = 1e-5;
+            *w = keep + h;
+            double up = ref_model_loss(&t, params, NULL, NULL);
+            *w = keep - h;
+            double down = ref_model_loss(&t, params, NULL, NULL);
+            *w = keep;
+            ref[k] = (up - down) / (2 * h);
+            got[k] = grads[p->offset + idx[k]];
+            scale = fmax(scale, fabs(ref[k]));
+        }
+        for (int k = 0; k < SAMPLES + 2; k++) err = fmax(err, fabs(got[k] - ref[k]));
+        double rel = err / scale;
+        ck_assert_msg(rel < 5e-5, "%s %s: gradient rel err %.3g (scale %.3g)", scheme, p->name,
+                      rel, scale);
+        worst = fmax(worst, rel);
+    }
+    model_destroy(m);
+    backend_destroy(be);
+    param_table_free(&t.table);
+    free(params);
+    free(grads);
+    return worst;
+}
+
+static const char *all_schemes[] = {"pre_ln", "post_ln", "deepnorm", "mix_ln", "lns"};
+
+START_TEST(gradient_of_every_parameter_matches_float64_finite_differences) {
+    const char *scheme = all_schemes[_i];
+    double worst = gradient_check(scheme, NORM_RMS);
+    printf("gradient check %-9s rmsnorm:   max tensor-relative error %.2e\n", scheme, worst);
+}
+END_TEST
+
+START_TEST(gradient_check_with_layernorm) {
+    const char *scheme = all_schemes[_i];
+    double worst = gradient_check(scheme, NORM_LAYER);
+    printf("gradient check %-9s layernorm: max tensor-relative error %.2e\n", scheme, worst);
+}
+END_TEST
+
+START_TEST(hidden_states_match_float64_reference) {
+    Tiny t;
+    tiny_setup(&t, all_schemes[_i], NORM_RMS);
+    const int L = t.cfg.n_layer;
+    const size_t NC = (size_t)TINY_B * t.cfg.seq_len * t.cfg.d_model;
+    double *params = malloc(t.table.total * sizeof *params);
+    double *hidden = malloc((size_t)(L + 1) * NC * sizeof *hidden);
+    float *h = malloc(NC * sizeof *h);
+    random_params(&t.table, 3, params);
+    Backend *be = cpu();
+    Model *m = tiny_model(be, &t, params);
+    model_forward(m, t.tokens, t.targets, NULL);
+    ref_model_loss(&t, params, NULL, hidden);
+    for (int l = 0; l <= L; l++) {
+        model_get_hidden(m, l, h);
+        double err = test_max_rel_err_f(h, hidden + (size_t)l * NC, NC, 1e-6);
+        ck_assert_msg(err < 1e-5, "h_%d rel err %.3g", l, err);
+    }
+    model_destroy(m);
+    backend_destroy(be);
+    param_table_free(&t.table);
+    free(params), free(hidden), free(h);
+}
+END_TEST
+
+/* Where a scheme's spec of sublayer i equals pre_ln's for every sublayer up to i, h must be
+ * bitwise the same as under pre_ln; from the first sublayer whose spec differs, h must
+ * differ. This would have caught the LNS release, whose scaling silently never ran. */
+START_TEST(every_scheme_changes_the_forward_exactly_where_its_formula_differs) {
+    const char *scheme = all_schemes[_i];
+    Tiny pre, other;
+    tiny_setup(&pre, "pre_ln", NORM_RMS);
+    tiny_setup(&other, scheme, NORM_RMS);
+    const int L = pre.cfg.n_layer;
+    const size_t NC = (size_t)TINY_B * pre.cfg.seq_len * pre.cfg.d_model;
+    double *params = malloc(pre.table.total * sizeof *params);
+    random_params(&pre.table, 11, params);
+    Backend *be = cpu();
+    Model *mp = tiny_model(be, &pre, params), *mo = tiny_model(be, &other, params);
+    double lp = model_forward(mp, pre.tokens, pre.targets, NULL);
+    double lo = model_forward(mo, other.tokens, other.targets, NULL);
+    float *hp = malloc(NC * sizeof *hp), *ho = malloc(NC * sizeof *ho);
+    int same_so_far = 1;
+    for (int l = 1; l <= L; l++) {
+        for (int s = 0; s < 2; s++) {
+            const SublayerSpec *a = &pre.specs[2 * (l - 1) + s], *b = &other.specs[2 * (l - 1) + s];
+            same_so_far = same_so_far && a->placement == b->placement &&
+                          a->in_scale == b->in_scale && a->residual_scale == b->residual_scale;
+        }
+        model_get_hidden(mp, l, hp);
+        model_get_hidden(mo, l, ho);
+        int equal = memcmp(hp, ho, NC * sizeof *hp) == 0;
+        ck_assert_msg(equal == same_so_far, "%s h_%d: expected %s pre_ln", scheme, l,
+                      same_so_far ? "equal to" : "different from");
+    }
+    if (strcmp(scheme, "pre_ln") != 0) ck_assert_msg(lp != lo, "%s loss equals pre_ln's", scheme);
+    model_destroy(mp), model_destroy(mo);
+    backend_destroy(be);
+    param_table_free(&pre.table), param_table_free(&other.table);
+    free(params), free(hp), free(ho);
+}
+END_TEST
+
+START_TEST(a_skipped_sublayer_is_the_identity) {
+    Tiny t;
+    tiny_setup(&t, all_schemes[_i], NORM_RMS);
+    double *params = malloc(t.table.total * sizeof *params);
+    random_params(&t.table, 5, params);
+    Backend *be = cpu();
+    Model *m = tiny_model(be, &t, params);
+    unsigned char skip[8] = {0};
+    skip[2] = skip[3] = 1; /* block 2 */
+    skip[6] = 1;           /* attention of block 4 */
+    double got = model_forward(m, t.tokens, t.targets, skip);
+    double ref = ref_model_loss(&t, params, skip, NULL);
+    double full = ref_model_loss(&t, params, NULL, NULL);
+    ck_assert_double_eq_tol(got, ref, 1e-5 * ref);
+    ck_assert_double_ne(ref, full);
+    model_destroy(m);
+    backend_destroy(be);
+    param_table_free(&t.table);
+    free(params);
+}
+END_TEST
+
+START_TEST(forward_and_backward_are_bitwise_deterministic) {
+    Tiny t;
+    tiny_setup(&t, "mix_ln", NORM_LAYER);
+    double *params = malloc(t.table.total * sizeof *params);
+    random_params(&t.table, 13, params);
+    size_t n = t.table.total;
+    float *g1 = malloc(n * sizeof *g1), *g2 = malloc(n * sizeof *g2);
+    double loss[2];
+    for (int rep = 0; rep < 2; rep++) {
+        Backend *be = cpu();
+        Model *m = tiny_model(be, &t, params);
+        loss[rep] = model_forward(m, t.tokens, t.targets, NULL);
+        model_zero_grad(m);
+        model_backward(m, NULL);
+        model_get_grads(m, rep ? g2 : g1);
+        model_destroy(m);
+        backend_destroy(be);
+    }
+    ck_assert_int_eq(memcmp(&loss[0], &loss[1], sizeof loss[0]), 0);
+    ck_assert_int_eq(memcmp(g1, g2, n * sizeof *g1), 0);
+    param_table_free(&t.table);
+    free(params), free(g1), free(g2);
+}
+END_TEST
+
+START_TEST(parameter_table_has_llama_names_shapes_and_count) {
+    ModelConfig c = tiny_config(NORM_RMS);
+    ParamTable t;
+    ck_assert_int_eq(param_table_build(&c, &t), 0);
+    const size_t C = 16, F = 22, V = 19, L = 4;
+    ck_assert_uint_eq(t.total, 2 * V * C + L * (4 * C * C + 3 * C * F + 2 * C) + C);
+    const ParamInfo *p = param_table_find(&t, "model.layers.3.mlp.down_proj.weight");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(p->rows, 16);
+    ck_assert_int_eq(p->cols, 22);
+    ck_assert_ptr_null(param_table_find(&t, "model.layers.0.input_layernorm.bias"));
+    /* blocks tile their ranges contiguously */
+    for (size_t l = 0; l + 1 < L; l++) ck_assert_uint_eq(t.layer_end[l], t.layer_begin[l + 1]);
+    param_table_free(&t);
+    c.norm = NORM_LAYER;
+    ck_assert_int_eq(param_table_build(&c, &t), 0);
+    ck_assert_uint_eq(t.total, 2 * V * C + L * (4 * C * C + 3 * C * F + 4 * C) + 2 * C);
+    param_table_free(&t);
+}
+END_TEST
+
+static double sample_std(const float *w, size_t n) {
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) s += w[i], s2 += (double)w[i] * w[i];
+    return sqrt(s2 / n - (s / n) * (s / n));
+}
+
+START_TEST(initialization_follows_each_schemes_rule) {
+    ModelConfig c;
+    model_config_default(&c); /* d=64, 12 layers, d_ff 172 */
+    SchemeParams sp;
+    scheme_params_default(&sp);
+    SublayerSpec specs[24];
+    char err[256];
+    ParamTable t;
+    ck_assert_int_eq(param_table_build(&c, &t), 0);
+    float *w = malloc(t.total * sizeof *w), *w2 = malloc(t.total * sizeof *w2);
+    const double b = pow(8.0 * 12, -0.25);
+    struct { const char *scheme, *param; double std; } cases[] = {
+        {"pre_ln", "model.layers.5.self_attn.q_proj.weight", 0.02},
+        {"pre_ln", "model.layers.5.mlp.down_proj.weight", 0.02},
+        {"pre_ln", "model.embed_tokens.weight", 0.02},
+        {"deepnorm", "model.layers.5.self_attn.q_proj.weight", sqrt(2.0 / 128)},
+        {"deepnorm", "model.layers.5.self_attn.v_proj.weight", b * sqrt(2.0 / 128)},
+        {"deepnorm", "model.layers.5.self_attn.o_proj.weight", b * sqrt(2.0 / 128)},
+        {"deepnorm", "model.layers.5.mlp.up_proj.weight", b * sqrt(2.0 / (64 + 172))},
+        {"deepnorm", "model.layers.5.mlp.down_proj.weight", b * sqrt(2.0 / (64 + 172))},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ck_assert_int_eq(scheme_build_table(scheme_find(cases[k].scheme), &sp, 12, specs, err,
+                                            sizeof err), 0);
+        model_init_params(&c, &t, specs, 1234, w);
+        const ParamInfo *p = param_table_find(&t, cases[k].param);
+        double std = sample_std(w + p->offset, p->numel);
+        ck_assert_msg(fabs(std / cases[k].std - 1.0) < 0.05, "%s %s std %.5f, want %.5f",
+                      cases[k].scheme, cases[k].param, std, cases[k].std);
+    }
+    const ParamInfo *nw = param_table_find(&t, "model.layers.2.input_layernorm.weight");
+    for (size_t j = 0; j < nw->numel; j++) ck_assert_float_eq(w[nw->offset + j], 1.0f);
+    /* same seed, same values; another seed, other values */
+    model_init_params(&c, &t, specs, 1234, w2);
+    ck_assert_int_eq(memcmp(w, w2, t.total * sizeof *w), 0);
+    model_init_params(&c, &t, specs, 1235, w2);
+    ck_assert_int_ne(memcmp(w, w2, t.total * sizeof *w), 0);
+    param_table_free(&t);
+    free(w), free(w2);
+}
+END_TEST
+
+Suite *model_suite(void) {
+    Suite *s = suite_create("model");
+    TCase *grad = tcase_create("gradients");
+    tcase_set_timeout(grad, 120);
+    tcase_add_loop_test(grad, gradient_of_every_parameter_matches_float64_finite_differences, 0, 5);
+    tcase_add_loop_test(grad, gradient_check_with_layernorm, 0, 5);
+    suite_add_tcase(s, grad);
+    TCase *fwd = tcase_create("forward");
+    tcase_add_loop_test(fwd, hidden_states_match_float64_reference, 0, 5);
+    tcase_add_loop_test(fwd, every_scheme_changes_the_forward_exactly_where_its_formula_differs, 0, 5);
+    tcase_add_loop_test(fwd, a_skipped_sublayer_is_the_identity, 0, 5);
+    tcase_add_test(fwd, forward_and_backward_are_bitwise_deterministic);
+    tcase_add_test(fwd, parameter_table_has_llama_names_shapes_and_count);
+    tcase_add_test(fwd, initialization_follows_each_schemes_rule);
+    suite_add_tcase(s, fwd);
+    return s;
+}

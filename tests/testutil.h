@@ -1,0 +1,35 @@
+/* testutil.h — helpers shared by the Check suites: a seeded random source for test inputs
+ * and relative-error measures. Test-only; nothing here is used by normbench itself. */
+#ifndef NORMBENCH_TESTUTIL_H
+#define NORMBENCH_TESTUTIL_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* splitmix64: small, seedable, good enough for test inputs */
+static inline uint64_t test_rng_next(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+/* uniform in [lo, hi) */
+static inline double test_uniform(uint64_t *state, double lo, double hi) {
+    return lo + (hi - lo) * (double)(test_rng_next(state) >> 11) * (1.0 / 9007199254740992.0);
+}
+static inline void test_fill_uniform(float *x, size_t n, uint64_t *state, double lo, double hi) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)test_uniform(state, lo, hi);
+}
+
+/* max_i |a_i - b_i| / max(max_i |b_i|, floor): error relative to the reference's scale,
+ * so that near-zero entries do not blow up the measure. */
+static inline double test_max_rel_err_f(const float *a, const double *ref, size_t n,
+                                        double floor) {
+    double scale = floor, err = 0.0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++) err = fmax(err, fabs((double)a[i] - ref[i]));
+    return err / scale;
+}
+
+#endif
