@@ -1,0 +1,41 @@
+/* adamw.cu — fused AdamW (Loshchilov & Hutter 2019, decoupled weight decay) on fp32 master
+ * weights, exactly as kernels/backend.h and kernels/cpu/adamw.c write it:
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+ *   p -= lr * ( (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + wd * p )
+ * with the bias corrections computed once in double and rounded to fp32; one pass also
+ * writes the bf16 compute copy (round to nearest even) when `compute` is given. */
+#include <math.h>
+
+#include "common.cuh"
+
+__global__ void adamw_kernel(float *__restrict__ p, bf16 *__restrict__ compute,
+                             const float *__restrict__ grad, float *__restrict__ m,
+                             float *__restrict__ v, size_t n, float lr, float b1, float b2,
+                             float eps, float wd, float bc1, float bc2) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float g = grad[i];
+        float mi = b1 * m[i] + (1.0f - b1) * g;
+        float vi = b2 * v[i] + (1.0f - b2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float mhat = mi / bc1, vhat = vi / bc2;
+        float pi = p[i];
+        pi -= lr * (mhat / (sqrtf(vhat) + eps) + wd * pi);
+        p[i] = pi;
+        if (compute) compute[i] = tobf(pi);
+    }
+}
+
+void cu_adamw_update(Backend *be, float *master, void *compute, const float *grad, float *m,
+                     float *v, size_t n, const AdamWArgs *args) {
+    if (!n) return;
+    const float bc1 = (float)(1.0 - pow((double)args->beta1, args->step));
+    const float bc2 = (float)(1.0 - pow((double)args->beta2, args->step));
+    unsigned blocks = cu_blocks(n, 256);
+    if (blocks > 65535u * 8) blocks = 65535u * 8;
+    adamw_kernel<<<blocks, 256, 0, cu_stream(be)>>>(master, (bf16 *)compute, grad, m, v, n,
+                                                    args->lr, args->beta1, args->beta2,
+                                                    args->eps, args->weight_decay, bc1, bc2);
+    LAUNCH_CHECK("adamw_kernel");
+}

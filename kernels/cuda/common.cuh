@@ -1,0 +1,171 @@
+/* common.cuh — shared by the CUDA backend's translation units: error checks that name the
+ * failing call, the backend's private state (stream, cuBLASLt handle and workspace, GEMM
+ * algorithm cache, scratch buffers), small device helpers and the internal op prototypes.
+ *
+ * Types: activations and compute weights are bf16 (__nv_bfloat16); everything named f32 in
+ * backend.h is float. All work runs on the backend's one stream, in issue order.
+ * Determinism: no floating-point atomics anywhere; every reduction has a fixed order that
+ * depends only on the shapes (warp butterflies are order-independent because fp32 addition
+ * is commutative). cuBLASLt GEMMs are deterministic for a fixed algorithm on one GPU model;
+ * the algorithm is chosen once per shape and cached, so repeated calls agree bitwise. */
+#ifndef NORMBENCH_CUDA_COMMON_CUH
+#define NORMBENCH_CUDA_COMMON_CUH
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* .cu files are compiled only when the CUDA backend is built, so backend.h's CUDA
+ * prototypes apply (and check the definitions' signatures). */
+#ifndef NB_HAVE_CUDA
+#define NB_HAVE_CUDA
+#endif
+extern "C" {
+#include "backend.h"
+}
+
+typedef __nv_bfloat16 bf16;
+
+/* ---- error checks: print the call, file and line, then abort ----------------------------- */
+static inline void nb_cuda_check(cudaError_t e, const char *call, const char *file, int line) {
+    if (e != cudaSuccess) {
+        fprintf(stderr, "normbench: CUDA error at %s:%d: %s failed: %s (%s)\n", file, line, call,
+                cudaGetErrorString(e), cudaGetErrorName(e));
+        fflush(stderr);
+        abort();
+    }
+}
+static inline void nb_cublas_check(cublasStatus_t s, const char *call, const char *file,
+                                   int line) {
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        fprintf(stderr, "normbench: cuBLAS error at %s:%d: %s failed: status %d\n", file, line,
+                call, (int)s);
+        fflush(stderr);
+        abort();
+    }
+}
+#define CUDA_CHECK(call) nb_cuda_check((call), #call, __FILE__, __LINE__)
+#define CUBLAS_CHECK(call) nb_cublas_check((call), #call, __FILE__, __LINE__)
+/* after every kernel launch: catches bad launch configurations immediately */
+#define LAUNCH_CHECK(name) nb_cuda_check(cudaGetLastError(), "launch of " name, __FILE__, __LINE__)
+
+/* ---- backend state ------------------------------------------------------------------------ */
+/* One cached cuBLASLt algorithm per GEMM problem (shape, layouts, types, pointer alignment). */
+typedef struct {
+    int valid;
+    int transa, transb, m, n, k, lda, ldb, ldd, batch, dtype_d;
+    long long stride_a, stride_b, stride_d;
+    int align_a, align_b, align_d;
+    int has_algo; /* 0: the heuristic found none; use cublasGemmStridedBatchedEx */
+    cublasLtMatmulAlgo_t algo;
+} GemmCacheEntry;
+
+enum { GEMM_CACHE_SIZE = 128 };
+enum { SCRATCH_ATTN = 0, SCRATCH_NORM, SCRATCH_EMBED, SCRATCH_REDUCE, SCRATCH_SLOTS };
+
+typedef struct {
+    int device;
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    cublasHandle_t blas; /* fallback GEMM path only */
+    void *workspace;
+    size_t workspace_bytes;
+    GemmCacheEntry gemm_cache[GEMM_CACHE_SIZE];
+    int gemm_cache_next; /* round-robin replacement once full */
+    /* device scratch, one growable buffer per user so that they never overlap */
+    void *scratch[SCRATCH_SLOTS];
+    size_t scratch_bytes[SCRATCH_SLOTS];
+    /* host staging (bf16 conversions, embedding sort) */
+    void *host_buf;
+    size_t host_bytes;
+} CudaState;
+
+static inline CudaState *cu_state(Backend *be) { return (CudaState *)be->impl; }
+static inline cudaStream_t cu_stream(Backend *be) { return cu_state(be)->stream; }
+
+/* device scratch of at least `bytes` (contents undefined); stays valid until the next call
+ * for the same slot */
+void *cu_scratch(Backend *be, int slot, size_t bytes);
+/* host staging buffer of at least `bytes` */
+void *cu_host_buf(Backend *be, size_t bytes);
+
+static inline unsigned cu_blocks(size_t n, unsigned threads) {
+    size_t b = (n + threads - 1) / threads;
+    return (unsigned)(b > 2147483647u ? 2147483647u : b);
+}
+/* rounds up to a multiple of 256 bytes (sub-buffers carved out of one scratch) */
+static inline size_t cu_align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+/* ---- device helpers ---------------------------------------------------------------------- */
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+__device__ __forceinline__ float ld(const bf16 *p, size_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ bf16 tobf(float x) { return __float2bfloat16_rn(x); }
+
+/* ---- GEMM (matmul.cu) -------------------------------------------------------------------- */
+/* Column-major D[m,n] (+)= alpha op(A)[m,k] op(B)[k,n] (+ beta D), A and B bf16, D bf16
+ * (CUDA_R_16BF) or f32 (CUDA_R_32F), fp32 compute; `batch` problems strided by stride_*. */
+void cu_gemm(Backend *be, int transa, int transb, int m, int n, int k, float alpha,
+             const void *A, int lda, long long stride_a, const void *B, int ldb,
+             long long stride_b, float beta, void *D, cudaDataType_t dtype_d, int ldd,
+             long long stride_d, int batch);
+
+/* ---- internal ops (one file per group) ---------------------------------------------------- */
+void *cu_alloc(Backend *be, size_t bytes);
+void cu_release(Backend *be, void *buf);
+void cu_zero(Backend *be, void *buf, size_t bytes);
+void cu_copy(Backend *be, void *dst, const void *src, size_t bytes);
+void cu_upload(Backend *be, void *dst, const void *host_src, size_t bytes);
+void cu_download(Backend *be, void *host_dst, const void *src, size_t bytes);
+void cu_upload_act(Backend *be, void *dst_act, const float *host_src, size_t n);
+void cu_download_act(Backend *be, float *host_dst, const void *src_act, size_t n);
+void cu_master_to_compute(Backend *be, void *dst_act, const float *src_master, size_t n);
+void cu_synchronize(Backend *be);
+
+void cu_embedding_forward(Backend *be, void *out, const int32_t *tokens, const void *table,
+                          int N, int C);
+void cu_embedding_backward(Backend *be, float *dtable, const void *dout, const int32_t *tokens,
+                           int N, int C);
+void cu_matmul_forward(Backend *be, void *out, const void *inp, const void *w, int N, int IC,
+                       int OC);
+void cu_matmul_backward(Backend *be, void *dinp, float *dw, const void *dout, const void *inp,
+                        const void *w, int N, int IC, int OC);
+void cu_norm_forward(Backend *be, NormKind kind, void *out, float *mean, float *rstd,
+                     const void *inp, const void *weight, const void *bias, int N, int C,
+                     float eps, float out_scale);
+void cu_norm_backward(Backend *be, NormKind kind, void *dinp, float *dweight, float *dbias,
+                      const void *dout, const void *inp, const void *weight, const float *mean,
+                      const float *rstd, int N, int C, float out_scale);
+void cu_rope_forward(Backend *be, void *out, const void *inp, int B, int T, int NH, int HS,
+                     float theta);
+void cu_rope_backward(Backend *be, void *dinp, const void *dout, int B, int T, int NH, int HS,
+                      float theta);
+size_t cu_attention_saved_bytes(Backend *be, int B, int T, int NH);
+void cu_attention_forward(Backend *be, void *out, void *saved, const void *q, const void *k,
+                          const void *v, int B, int T, int NH, int HS);
+void cu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const void *dout,
+                           const void *saved, const void *q, const void *k, const void *v,
+                           int B, int T, int NH, int HS);
+void cu_swiglu_forward(Backend *be, void *out, const void *gate, const void *up, size_t n);
+void cu_swiglu_backward(Backend *be, void *dgate, void *dup, const void *dout, const void *gate,
+                        const void *up, size_t n);
+void cu_residual_forward(Backend *be, void *out, const void *x, float scale, const void *f,
+                         size_t n);
+void cu_scaled_add(Backend *be, void *dst, const void *src, float scale, size_t n);
+void cu_crossentropy(Backend *be, float *losses, void *dlogits, const void *logits,
+                     const int32_t *targets, int N, int V, float dloss);
+void cu_adamw_update(Backend *be, float *master, void *compute, const float *grad, float *m,
+                     float *v, size_t n, const AdamWArgs *args);
+double cu_sumsq_f32(Backend *be, const float *x, size_t n);
+
+#endif
