@@ -22,8 +22,11 @@ size_t cpu_attention_saved_bytes(Backend *be, int B, int T, int NH) {
     return (size_t)B * NH * T * T * sizeof(float);
 }
 
+/* Dot product; `omp simd` lets the compiler split the sum over SIMD lanes (a fixed order for
+ * a given binary, so still bitwise reproducible run to run). */
 static inline float dot(const float *a, const float *b, int n) {
     float s = 0.0f;
+#pragma omp simd reduction(+ : s)
     for (int i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -62,6 +65,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
         for (int t2 = 0; t2 <= t; t2++) {
             const float *vt = V + ((size_t)b * T + t2) * C + (size_t)h * HS;
             float pt = p[t2];
+#pragma omp simd
             for (int i = 0; i < HS; i++) ot[i] += pt * vt[i];
         }
     }
@@ -102,6 +106,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
                 float dpt = dp ? dp[t2] : dot(dot_, vt, HS);
                 float ds = scale * p[t2] * (dpt - D);
                 float pt = p[t2];
+#pragma omp simd
                 for (int i = 0; i < HS; i++) {
                     dvt[i] += pt * dot_[i];
                     dqt[i] += ds * kt[i];
