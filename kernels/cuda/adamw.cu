@@ -2,7 +2,8 @@
  * weights, exactly as kernels/backend.h and kernels/cpu/adamw.c write it:
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= lr * ( (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + wd * p )
- * with the bias corrections computed once in double and rounded to fp32; one pass also
+ * on the gradient g = grad_scale * grad (accumulation's 1/k and clipping folded in by the
+ * caller), with the bias corrections computed once in double and rounded to fp32; one pass also
  * writes the bf16 compute copy (round to nearest even) when `compute` is given. */
 #include <math.h>
 
@@ -11,10 +12,11 @@
 __global__ void adamw_kernel(float *__restrict__ p, bf16 *__restrict__ compute,
                              const float *__restrict__ grad, float *__restrict__ m,
                              float *__restrict__ v, size_t n, float lr, float b1, float b2,
-                             float eps, float wd, float bc1, float bc2) {
+                             float eps, float wd, float grad_scale, float bc1,
+                             float bc2) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
-        float g = grad[i];
+        float g = grad_scale * grad[i];
         float mi = b1 * m[i] + (1.0f - b1) * g;
         float vi = b2 * v[i] + (1.0f - b2) * g * g;
         m[i] = mi;
@@ -36,6 +38,7 @@ void cu_adamw_update(Backend *be, float *master, void *compute, const float *gra
     if (blocks > 65535u * 8) blocks = 65535u * 8;
     adamw_kernel<<<blocks, 256, 0, cu_stream(be)>>>(master, (bf16 *)compute, grad, m, v, n,
                                                     args->lr, args->beta1, args->beta2,
-                                                    args->eps, args->weight_decay, bc1, bc2);
+                                                    args->eps, args->weight_decay,
+                                                    args->grad_scale, bc1, bc2);
     LAUNCH_CHECK("adamw_kernel");
 }

@@ -122,7 +122,8 @@ void cu_gemm(Backend *be, int transa, int transb, int m, int n, int k, float alp
         hit = &st->gemm_cache[st->gemm_cache_next];
         st->gemm_cache_next = (st->gemm_cache_next + 1) % GEMM_CACHE_SIZE;
         *hit = key;
-        hit->has_algo = (s == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS);
+        hit->has_algo =
+            s == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS;
         if (hit->has_algo) hit->algo = res.algo;
     }
 
