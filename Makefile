@@ -69,11 +69,13 @@ $(BUILD)/normbench: $(BUILD)/src/main.o $(BUILD)/libnormbench.a
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+	@echo "  NVCC  $<"
+	@$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
 # The test runner collects every `Suite *NAME_suite(void)` defined in tests/*.c.
 $(BUILD)/tests/suites.h: $(TEST_SRCS)

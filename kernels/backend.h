@@ -34,11 +34,13 @@
 
 typedef enum { NORM_RMS = 0, NORM_LAYER = 1 } NormKind;
 
-/* One AdamW step (Loshchilov & Hutter 2019, decoupled weight decay):
+/* One AdamW step (Loshchilov & Hutter 2019, decoupled weight decay), on the gradient
+ * g = grad_scale * grad (grad_scale folds gradient accumulation's 1/k and global-norm
+ * clipping into the update, so neither needs a pass of its own):
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= lr * ( (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + wd * p )                   */
 typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
+    float lr, beta1, beta2, eps, weight_decay, grad_scale;
     int step; /* t, 1-based, for bias correction */
 } AdamWArgs;
 

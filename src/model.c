@@ -642,19 +642,6 @@ double model_grad_norm_total(const Model *m) {
     return sqrt(m->be->ops->sumsq_f32(m->be, m->grads, m->table.total));
 }
 
-void model_scale_grads(Model *m, float scale) {
-    /* grads are f32 on every backend: scale through scaled_add would need act buffers, so
-     * do it on the host-visible path the backend offers: download, scale, upload. Clipping
-     * is off in the papers' setups, so this path is cold. */
-    size_t n = m->table.total;
-    float *h = malloc(n * sizeof *h);
-    if (!h) return;
-    model_get_grads(m, h);
-    for (size_t i = 0; i < n; i++) h[i] *= scale;
-    m->be->ops->upload(m->be, m->grads, h, n * 4);
-    free(h);
-}
-
 void model_get_hidden(const Model *m, int l, float *host) {
     m->be->ops->download_act(m->be, host, m->stream[2 * l], (size_t)m->N * m->cfg.d_model);
 }

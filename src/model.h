@@ -103,8 +103,6 @@ void model_set_optimizer_state(Model *m, const float *host_m, const float *host_
 /* L2 norm of the gradient of block l (0-based), and of all parameters. */
 double model_grad_norm_block(const Model *m, int l);
 double model_grad_norm_total(const Model *m);
-/* Scales all gradients by `scale` (clipping). */
-void model_scale_grads(Model *m, float scale);
 
 /* Hidden state h_l (l = 0..L; h_0 = embeddings, h_L = output of the last block before the
  * final norm) of the last forward, copied to host fp32 [B*T, C]. */

@@ -1,0 +1,180 @@
+/* checkpoint.c — HDF5 checkpoints with Hugging Face LLaMA tensor names (see checkpoint.h). */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "h5util.h"
+
+#define CHECKPOINT_FORMAT_VERSION 1
+
+static const char *const moment_groups[2] = {"optimizer/exp_avg", "optimizer/exp_avg_sq"};
+
+/* Writes every tensor of `values` (the layout of t) into group `loc`. */
+static int write_tensors(hid_t loc, const ParamTable *t, const float *values) {
+    for (int i = 0; i < t->count; i++) {
+        const ParamInfo *p = &t->items[i];
+        if (h5_write_f32(loc, p->name, values + p->offset, (size_t)p->rows, (size_t)p->cols) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int read_tensors(hid_t loc, const ParamTable *t, float *values, const char *path,
+                        char *err, size_t errlen) {
+    for (int i = 0; i < t->count; i++) {
+        const ParamInfo *p = &t->items[i];
+        if (h5_read_f32(loc, p->name, values + p->offset, (size_t)p->rows, (size_t)p->cols) != 0) {
+            snprintf(err, errlen, "%s: tensor %s missing or not of shape [%d%s%.0d]", path,
+                     p->name, p->rows, p->cols ? ", " : "", p->cols);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int checkpoint_save(const char *path, const Model *m, const CheckpointInfo *info, char *err,
+                    size_t errlen) {
+    const ParamTable *t = model_params(m);
+    size_t tmp_len = strlen(path) + 8;
+    char *tmp = malloc(tmp_len);
+    float *buf = malloc(sizeof *buf * t->total);
+    float *buf2 = malloc(sizeof *buf2 * t->total);
+    int rc = -1;
+    hid_t file = -1;
+    if (!tmp || !buf || !buf2) {
+        snprintf(err, errlen, "%s: out of memory writing checkpoint", path);
+        goto done;
+    }
+    snprintf(tmp, tmp_len, "%s.tmp", path);
+    H5E_BEGIN_TRY { file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+    if (file < 0) {
+        snprintf(err, errlen, "%s: cannot create checkpoint (directory missing or not writable)", tmp);
+        goto done;
+    }
+    int ok = h5_write_attr_int64(file, "format_version", CHECKPOINT_FORMAT_VERSION) == 0 &&
+             h5_write_attr_int64(file, "step", info->step) == 0 &&
+             h5_write_attr_int64(file, "seed", (long long)info->seed) == 0 &&
+             h5_write_attr_double(file, "initial_loss", info->initial_loss) == 0 &&
+             h5_write_attr_string(file, "scheme", info->scheme) == 0 &&
+             h5_write_attr_string(file, "config_yaml", info->config_yaml) == 0;
+    model_get_params(m, buf);
+    ok = ok && write_tensors(file, t, buf) == 0;
+    model_get_optimizer_state(m, buf, buf2);
+    hid_t opt = -1, g0 = -1, g1 = -1;
+    H5E_BEGIN_TRY {
+        opt = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        g0 = H5Gcreate2(file, moment_groups[0], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        g1 = H5Gcreate2(file, moment_groups[1], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    } H5E_END_TRY;
+    ok = ok && opt >= 0 && g0 >= 0 && g1 >= 0 && write_tensors(g0, t, buf) == 0 &&
+         write_tensors(g1, t, buf2) == 0;
+    if (g1 >= 0) H5Gclose(g1);
+    if (g0 >= 0) H5Gclose(g0);
+    if (opt >= 0) H5Gclose(opt);
+    ok = H5Fclose(file) >= 0 && ok;
+    file = -1;
+    if (!ok) {
+        snprintf(err, errlen, "%s: write failed (disk full?)", tmp);
+        unlink(tmp);
+        goto done;
+    }
+    rc = h5_commit_file(tmp, path, err, errlen);
+done:
+    free(tmp);
+    free(buf);
+    free(buf2);
+    return rc;
+}
+
+static hid_t open_readonly(const char *path, char *err, size_t errlen) {
+    hid_t file = -1;
+    if (access(path, R_OK) != 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    H5E_BEGIN_TRY { file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    if (file < 0) snprintf(err, errlen, "%s: not a readable HDF5 checkpoint (truncated or corrupt?)", path);
+    return file;
+}
+
+int checkpoint_read_info(const char *path, CheckpointInfo *info, char *err, size_t errlen) {
+    memset(info, 0, sizeof *info);
+    hid_t file = open_readonly(path, err, errlen);
+    if (file < 0) return -1;
+    long long step = 0, seed = 0, version = 0;
+    char *scheme = NULL;
+    int ok = h5_read_attr_int64(file, "format_version", &version) == 0 &&
+             h5_read_attr_int64(file, "step", &step) == 0 &&
+             h5_read_attr_int64(file, "seed", &seed) == 0 &&
+             h5_read_attr_double(file, "initial_loss", &info->initial_loss) == 0 &&
+             h5_read_attr_string(file, "scheme", &scheme) == 0 &&
+             h5_read_attr_string(file, "config_yaml", &info->config_yaml) == 0;
+    H5Fclose(file);
+    if (ok && version != CHECKPOINT_FORMAT_VERSION) {
+        snprintf(err, errlen, "%s: checkpoint format_version %lld, this normbench reads %d", path,
+                 version, CHECKPOINT_FORMAT_VERSION);
+        ok = 0;
+    } else if (!ok) {
+        snprintf(err, errlen, "%s: not a normbench checkpoint (attributes missing)", path);
+    }
+    if (scheme) snprintf(info->scheme, sizeof info->scheme, "%s", scheme);
+    free(scheme);
+    info->step = (int)step;
+    info->seed = (uint64_t)seed;
+    if (!ok) checkpoint_info_free(info);
+    return ok ? 0 : -1;
+}
+
+void checkpoint_info_free(CheckpointInfo *info) {
+    free(info->config_yaml);
+    info->config_yaml = NULL;
+}
+
+static int load(const char *path, Model *m, int with_optimizer, char *err, size_t errlen) {
+    const ParamTable *t = model_params(m);
+    hid_t file = open_readonly(path, err, errlen);
+    if (file < 0) return -1;
+    float *buf = malloc(sizeof *buf * t->total), *buf2 = malloc(sizeof *buf2 * t->total);
+    int rc = -1;
+    if (!buf || !buf2) {
+        snprintf(err, errlen, "%s: out of memory reading checkpoint", path);
+        goto done;
+    }
+    if (read_tensors(file, t, buf, path, err, errlen) != 0) goto done;
+    model_set_params(m, buf);
+    if (with_optimizer) {
+        hid_t g0 = -1, g1 = -1;
+        H5E_BEGIN_TRY {
+            g0 = H5Gopen2(file, moment_groups[0], H5P_DEFAULT);
+            g1 = H5Gopen2(file, moment_groups[1], H5P_DEFAULT);
+        } H5E_END_TRY;
+        int ok = g0 >= 0 && g1 >= 0 && read_tensors(g0, t, buf, path, err, errlen) == 0 &&
+                 read_tensors(g1, t, buf2, path, err, errlen) == 0;
+        if (g0 >= 0) H5Gclose(g0);
+        if (g1 >= 0) H5Gclose(g1);
+        if (!ok) {
+            if (g0 < 0 || g1 < 0) snprintf(err, errlen, "%s: optimizer state missing", path);
+            goto done;
+        }
+        model_set_optimizer_state(m, buf, buf2);
+    }
+    rc = 0;
+done:
+    H5Fclose(file);
+    free(buf);
+    free(buf2);
+    return rc;
+}
+
+int checkpoint_load_state(const char *path, Model *m, char *err, size_t errlen) {
+    return load(path, m, 1, err, errlen);
+}
+
+int checkpoint_load_params(const char *path, Model *m, char *err, size_t errlen) {
+    return load(path, m, 0, err, errlen);
+}

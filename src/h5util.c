@@ -1,0 +1,128 @@
+/* h5util.c — shared HDF5 helpers (see h5util.h). */
+#include "h5util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static hid_t string_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+static int write_attr(hid_t obj, const char *name, hid_t file_type, hid_t mem_type,
+                      const void *value) {
+    int rc = -1;
+    H5E_BEGIN_TRY {
+        if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+        hid_t space = H5Screate(H5S_SCALAR);
+        hid_t attr = H5Acreate2(obj, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
+        if (attr >= 0 && H5Awrite(attr, mem_type, value) >= 0) rc = 0;
+        if (attr >= 0) H5Aclose(attr);
+        H5Sclose(space);
+    } H5E_END_TRY;
+    return rc;
+}
+
+int h5_write_attr_string(hid_t obj, const char *name, const char *value) {
+    hid_t t = string_type();
+    int rc = write_attr(obj, name, t, t, &value);
+    H5Tclose(t);
+    return rc;
+}
+
+int h5_write_attr_double(hid_t obj, const char *name, double value) {
+    return write_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+
+int h5_write_attr_int64(hid_t obj, const char *name, long long value) {
+    return write_attr(obj, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &value);
+}
+
+static int read_attr(hid_t obj, const char *name, hid_t mem_type, void *value) {
+    int rc = -1;
+    H5E_BEGIN_TRY {
+        hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+        if (attr >= 0 && H5Aread(attr, mem_type, value) >= 0) rc = 0;
+        if (attr >= 0) H5Aclose(attr);
+    } H5E_END_TRY;
+    return rc;
+}
+
+int h5_read_attr_string(hid_t obj, const char *name, char **value) {
+    hid_t t = string_type();
+    char *raw = NULL;
+    int rc = read_attr(obj, name, t, &raw);
+    H5Tclose(t);
+    if (rc != 0 || !raw) return -1;
+    *value = strdup(raw);
+    H5free_memory(raw);
+    return *value ? 0 : -1;
+}
+
+int h5_read_attr_double(hid_t obj, const char *name, double *value) {
+    return read_attr(obj, name, H5T_NATIVE_DOUBLE, value);
+}
+
+int h5_read_attr_int64(hid_t obj, const char *name, long long *value) {
+    return read_attr(obj, name, H5T_NATIVE_LLONG, value);
+}
+
+int h5_write_f32(hid_t loc, const char *name, const float *data, size_t rows, size_t cols) {
+    hsize_t dims[2] = {rows, cols};
+    int rc = -1;
+    H5E_BEGIN_TRY {
+        hid_t space = H5Screate_simple(cols ? 2 : 1, dims, NULL);
+        hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT);
+        if (d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0)
+            rc = 0;
+        if (d >= 0) H5Dclose(d);
+        H5Sclose(space);
+    } H5E_END_TRY;
+    return rc;
+}
+
+int h5_read_f32(hid_t loc, const char *name, float *data, size_t rows, size_t cols) {
+    int rc = -1;
+    H5E_BEGIN_TRY {
+        hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+        hid_t space = d >= 0 ? H5Dget_space(d) : -1;
+        hsize_t dims[2] = {0, 0};
+        int rank = space >= 0 ? H5Sget_simple_extent_dims(space, dims, NULL) : -1;
+        int shape_ok = rank == (cols ? 2 : 1) && dims[0] == rows && (!cols || dims[1] == cols);
+        if (shape_ok && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0)
+            rc = 0;
+        if (space >= 0) H5Sclose(space);
+        if (d >= 0) H5Dclose(d);
+    } H5E_END_TRY;
+    return rc;
+}
+
+static int fsync_path(const char *path, int flags) {
+    int fd = open(path, flags);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int h5_commit_file(const char *tmp_path, const char *path, char *err, size_t errlen) {
+    if (fsync_path(tmp_path, O_RDONLY) != 0 || rename(tmp_path, path) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp_path);
+        return -1;
+    }
+    char *copy = strdup(path);
+    if (copy) {
+        fsync_path(dirname(copy), O_RDONLY | O_DIRECTORY);
+        free(copy);
+    }
+    return 0;
+}

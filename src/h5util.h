@@ -1,0 +1,28 @@
+/* h5util.h — the few HDF5 idioms normbench's files share (checkpoints, run files): scalar
+ * and string attributes, fp32 datasets, and the atomic temp-file + fsync + rename commit.
+ * Strings are variable-length UTF-8 so h5py reads them as str. Every function returns 0 or
+ * -1; HDF5's own error stack printing is suppressed inside them. */
+#ifndef NORMBENCH_H5UTIL_H
+#define NORMBENCH_H5UTIL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+int h5_write_attr_string(hid_t obj, const char *name, const char *value);
+int h5_write_attr_double(hid_t obj, const char *name, double value);
+int h5_write_attr_int64(hid_t obj, const char *name, long long value);
+/* *value is malloc'ed */
+int h5_read_attr_string(hid_t obj, const char *name, char **value);
+int h5_read_attr_double(hid_t obj, const char *name, double *value);
+int h5_read_attr_int64(hid_t obj, const char *name, long long *value);
+
+/* A contiguous fp32 dataset of rank 1 or 2 (dims[1] == 0 means rank 1). */
+int h5_write_f32(hid_t loc, const char *name, const float *data, size_t rows, size_t cols);
+/* Reads an fp32 dataset that must have exactly the given shape. */
+int h5_read_f32(hid_t loc, const char *name, float *data, size_t rows, size_t cols);
+
+/* fsync(path) then rename(tmp, path) and fsync the directory: a crash leaves either the
+ * old file or the new one, never a torn one. */
+int h5_commit_file(const char *tmp_path, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,379 @@
+/* main.c — the `normbench` command line: parses subcommands and their flags, maps outcomes
+ * to exit codes (0 ok, 1 a run failed or diverged, 2 usage or config error). It is the only
+ * place allowed process-wide state; the work itself lives in the modules it calls. */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "data.h"
+#include "model.h"
+#include "schemes.h"
+#include "train.h"
+
+#define EXIT_RUN_FAILED 1
+#define EXIT_USAGE 2
+
+typedef struct Command {
+    const char *name;
+    int (*run)(const struct Command *cmd, int argc, char **argv);
+    const char *usage;
+    const char *summary;
+} Command;
+
+static int is_help(const char *arg) { return !strcmp(arg, "--help") || !strcmp(arg, "-h"); }
+
+static int usage_error(const Command *cmd, const char *fmt, const char *arg) {
+    fprintf(stderr, "normbench %s: ", cmd->name);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nusage: %s\n", cmd->usage);
+    return EXIT_USAGE;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path, char *err, size_t errlen) {
+    char buf[NB_PATH_MAX * 2];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char keep = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "%.512s: cannot create directory: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = keep;
+            if (keep == '\0') break;
+        }
+    }
+    return 0;
+}
+
+/* Flags shared by commands that read a config: --set k=v (repeatable). Collects the
+ * positional arguments into pos[]. Returns -1 on a flag the command does not know. */
+typedef struct {
+    const char *pos[4];
+    int n_pos;
+    const char *sets[64];
+    int n_sets;
+    int resume, quiet, stop_after;
+    const char *data, *out;
+} Args;
+
+static int parse_args(const Command *cmd, int argc, char **argv, const char *allowed, Args *a) {
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int takes_value = !strcmp(arg, "--set") || !strcmp(arg, "--data") || !strcmp(arg, "-o") ||
+                          !strcmp(arg, "--stop-after");
+        if (arg[0] == '-' && !strstr(allowed, arg)) return usage_error(cmd, "unknown option %s", arg);
+        if (takes_value && i + 1 >= argc) return usage_error(cmd, "%s needs a value", arg);
+        if (!strcmp(arg, "--set")) {
+            if (a->n_sets == 64) return usage_error(cmd, "too many %s", arg);
+            a->sets[a->n_sets++] = argv[++i];
+        } else if (!strcmp(arg, "--data")) a->data = argv[++i];
+        else if (!strcmp(arg, "-o")) a->out = argv[++i];
+        else if (!strcmp(arg, "--stop-after")) a->stop_after = atoi(argv[++i]);
+        else if (!strcmp(arg, "--resume")) a->resume = 1;
+        else if (!strcmp(arg, "--quiet")) a->quiet = 1;
+        else if (a->n_pos < 4) a->pos[a->n_pos++] = arg;
+        else return usage_error(cmd, "unexpected argument %s", arg);
+    }
+    return 0;
+}
+
+static Backend *open_backend(const NbConfig *cfg) {
+    char err[512];
+    Backend *be = backend_create(config_backend_name(cfg->backend.name), cfg->backend.threads,
+                                 err, sizeof err);
+    if (!be) fprintf(stderr, "%s: backend.name: %s\n", cfg->source_path, err);
+    return be;
+}
+
+/* ---- train ---------------------------------------------------------------------------- */
+
+static int cmd_train(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "--set --resume --quiet --stop-after", &a);
+    if (rc) return rc;
+    if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one CONFIG");
+    NbConfig cfg;
+    char err[1024];
+    if (config_load(&cfg, a.pos[0], a.sets, a.n_sets, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    Dataset ds = {0};
+    Backend *be = NULL;
+    char dir[NB_PATH_MAX * 2];
+    snprintf(dir, sizeof dir, "%s/%s", cfg.output.dir, cfg.name);
+    if (train_load_dataset(&cfg, &ds, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (!(be = open_backend(&cfg))) {
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    if (make_dirs(dir, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        rc = EXIT_RUN_FAILED;
+        goto done;
+    }
+    fprintf(stderr, "normbench train: %s, %d scheme(s) x %d seed(s), backend %s (%s), "
+            "%zu train / %zu val tokens\n", cfg.name, cfg.n_schemes, cfg.n_seeds, be->name,
+            be->device, ds.n_train, ds.n_val);
+    int any_bad = 0;
+    for (int si = 0; si < cfg.n_schemes; si++) {
+        for (int ki = 0; ki < cfg.n_seeds; ki++) {
+            NbConfig run;
+            config_select_run(&cfg, si, ki, &run);
+            char ckpt[NB_PATH_MAX * 3];
+            snprintf(ckpt, sizeof ckpt, "%s/%s-s%llu.ckpt.h5", dir, run.schemes[0]->name,
+                     (unsigned long long)run.seeds[0]);
+            TrainOptions opt = {.checkpoint_path = ckpt, .resume = a.resume,
+                                .progress = a.quiet ? NULL : stderr,
+                                .progress_tty = isatty(fileno(stderr)),
+                                .stop_after = a.stop_after};
+            TrainResult res;
+            if (train_run(&run, be, &ds, &opt, &res, err, sizeof err) != 0) {
+                fprintf(stderr, "%s\n", err);
+                any_bad = 1;
+            } else {
+                printf("%-9s seed %llu: %s after %d steps, train loss %.4f, val loss %.4f, "
+                       "val ppl %.3f, %.0f tokens/s\n", run.schemes[0]->name,
+                       (unsigned long long)run.seeds[0], run_status_name(res.status),
+                       res.steps_done, res.final_train_loss, res.val_loss, res.val_ppl,
+                       res.tokens_per_s);
+                fflush(stdout);
+                any_bad |= res.status != RUN_FINISHED;
+            }
+            config_free(&run);
+        }
+    }
+    rc = any_bad ? EXIT_RUN_FAILED : 0;
+done:
+    if (be) backend_destroy(be);
+    dataset_free(&ds);
+    config_free(&cfg);
+    return rc;
+}
+
+/* ---- show ----------------------------------------------------------------------------- */
+
+static void print_count(const char *label, double v, const char *unit) {
+    const char *suffix[] = {"", "K", "M", "G", "T"};
+    int k = 0;
+    while (fabs(v) >= 1000 && k < 4) v /= 1000, k++;
+    printf("%-26s %.3g%s%s\n", label, v, suffix[k], unit);
+}
+
+static int cmd_show(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "--set", &a);
+    if (rc) return rc;
+    if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one CONFIG");
+    NbConfig cfg;
+    char err[1024];
+    if (config_load(&cfg, a.pos[0], a.sets, a.n_sets, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    config_print(stdout, &cfg);
+    const ModelConfig *mc = &cfg.model;
+    ParamTable t;
+    SublayerSpec *specs = malloc(sizeof *specs * 2 * (size_t)mc->n_layer);
+    Backend *be = backend_create("cpu", 1, err, sizeof err);
+    if (!specs || !be || param_table_build(mc, &t) != 0) {
+        fprintf(stderr, "normbench show: out of memory\n");
+        free(specs);
+        if (be) backend_destroy(be);
+        config_free(&cfg);
+        return EXIT_RUN_FAILED;
+    }
+    size_t embed = (size_t)mc->vocab_size * mc->d_model;
+    printf("\n# model\n");
+    print_count("parameters", (double)t.total, "");
+    print_count("  without embeddings", (double)(t.total - embed), "");
+    print_count("FLOPs per token (train)", model_flops_per_token(mc), "");
+    print_count("tokens per step", (double)cfg.train.batch * mc->seq_len * cfg.train.grad_accum, "");
+    for (int si = 0; si < cfg.n_schemes; si++) {
+        NbConfig run;
+        config_select_run(&cfg, si, 0, &run);
+        if (train_build_specs(&run, specs, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            rc = EXIT_USAGE;
+            config_free(&run);
+            break;
+        }
+        const SchemeRow *row = run.schemes[0];
+        printf("\n# scheme %s: %s (%s)\n", row->name, row->description, row->source);
+        print_count("memory estimate (cpu fp32)",
+                    (double)model_memory_bytes(mc, specs, cfg.train.batch, be), "B");
+        printf("%5s %-4s %-5s %9s %9s %-13s %8s %s\n", "layer", "sub", "place", "in_scale",
+               "res_scale", "init", "std", "gains (q k v o | gate up down)");
+        for (int i = 0; i < 2 * mc->n_layer; i++) {
+            const SublayerSpec *sp = &specs[i];
+            char gains[64];
+            int n_weights = i % 2 ? 3 : 4, len = 0;
+            for (int r = 0; r < n_weights; r++)
+                len += snprintf(gains + len, sizeof gains - (size_t)len, " %.4f", sp->init_gain[r]);
+            printf("%5d %-4s %-5s %9.6f %9.6f %-13s %8.4f%s\n", i / 2 + 1, i % 2 ? "mlp" : "attn",
+                   placement_name(sp->placement), sp->in_scale, sp->residual_scale,
+                   init_kind_name(sp->init), sp->init_std, gains);
+        }
+        config_free(&run);
+    }
+    param_table_free(&t);
+    free(specs);
+    backend_destroy(be);
+    config_free(&cfg);
+    return rc;
+}
+
+/* ---- eval ----------------------------------------------------------------------------- */
+
+static int has_suffix(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static int cmd_eval(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "--data --set", &a);
+    if (rc) return rc;
+    if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one CHECKPOINT");
+    char err[1024];
+    CheckpointInfo info;
+    if (checkpoint_read_info(a.pos[0], &info, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    NbConfig cfg;
+    int loaded = config_load_string(&cfg, info.config_yaml, a.pos[0], a.sets, a.n_sets, err,
+                                    sizeof err) == 0;
+    checkpoint_info_free(&info);
+    if (!loaded) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    Dataset ds = {0};
+    Backend *be = NULL;
+    Model *m = NULL;
+    SublayerSpec *specs = malloc(sizeof *specs * 2 * (size_t)cfg.model.n_layer);
+    rc = EXIT_USAGE;
+    int ds_rc = !a.data ? train_load_dataset(&cfg, &ds, err, sizeof err)
+                : has_suffix(a.data, ".bin")
+                    ? dataset_load_shards(&ds, a.data, a.data, cfg.model.seq_len,
+                                          cfg.model.vocab_size, err, sizeof err)
+                    : dataset_load_text(&ds, a.data, cfg.model.seq_len, cfg.model.vocab_size, err,
+                                        sizeof err);
+    if (ds_rc != 0 || !specs || train_build_specs(&cfg, specs, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", specs ? err : "normbench eval: out of memory");
+        goto done;
+    }
+    if (!(be = open_backend(&cfg))) goto done;
+    if (!(m = model_create(be, &cfg.model, specs, cfg.train.batch, err, sizeof err)) ||
+        checkpoint_load_params(a.pos[0], m, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        rc = EXIT_RUN_FAILED;
+        goto done;
+    }
+    size_t batches = dataset_val_batches(&ds, cfg.train.batch);
+    if (batches == 0) {
+        fprintf(stderr, "%s: fewer than %d validation sequences of %d tokens\n",
+                a.data ? a.data : DATA_DEFAULT_CORPUS, cfg.train.batch, cfg.model.seq_len);
+        goto done;
+    }
+    double loss = train_evaluate(m, &ds, (int)batches);
+    printf("val_loss %.6f  ppl %.4f  (%zu batches of %d x %d tokens)\n", loss, exp(loss),
+           batches, cfg.train.batch, cfg.model.seq_len);
+    rc = isfinite(loss) ? 0 : EXIT_RUN_FAILED;
+done:
+    model_destroy(m);
+    if (be) backend_destroy(be);
+    dataset_free(&ds);
+    free(specs);
+    config_free(&cfg);
+    return rc;
+}
+
+/* ---- tokenize, info ------------------------------------------------------------------- */
+
+static int cmd_tokenize(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "-o", &a);
+    if (rc) return rc;
+    if (a.n_pos != 1 || !a.out) return usage_error(cmd, "%s", "expects TEXT and -o OUT.bin");
+    char err[1024];
+    if (tokenize_text_file(a.pos[0], a.out, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_info(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "", &a);
+    if (rc) return rc;
+    char text[2048];
+    backend_describe(text, sizeof text);
+    printf("normbench backends:\n%s", text);
+    printf("BLAS: %s, %d threads\n", openblas_get_config(), openblas_get_num_threads());
+    printf("schemes:");
+    for (size_t i = 0; i < scheme_count(); i++) printf(" %s", scheme_at(i)->name);
+    printf("\n");
+    return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+static const Command commands[] = {
+    {"train", cmd_train,
+     "normbench train CONFIG [--set key.path=value]... [--resume] [--quiet] [--stop-after N]",
+     "train every scheme x seed of CONFIG; --stop-after N stops after step N as if killed"},
+    {"show", cmd_show, "normbench show CONFIG [--set key.path=value]...",
+     "resolved config, parameter count, FLOPs per token, memory, per-layer scheme table"},
+    {"eval", cmd_eval, "normbench eval CHECKPOINT [--data FILE]",
+     "validation loss and perplexity of a checkpoint (FILE: a .bin shard or a text corpus)"},
+    {"tokenize", cmd_tokenize, "normbench tokenize TEXT -o OUT.bin",
+     "byte-level tokens of a text file (plain or .gz) into an llm.c .bin shard"},
+    {"info", cmd_info, "normbench info", "backends, devices, BLAS and threads"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_help(FILE *f) {
+    fprintf(f, "normbench: train identical transformers that differ only in normalization\n\n"
+               "usage: normbench COMMAND [args]   (normbench COMMAND --help for details)\n\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nexit status: 0 ok, 1 a run failed or diverged, 2 usage or config error\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || is_help(argv[1])) {
+        print_help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        for (int j = 2; j < argc; j++)
+            if (is_help(argv[j])) {
+                printf("usage: %s\n  %s\n", commands[i].usage, commands[i].summary);
+                return 0;
+            }
+        return commands[i].run(&commands[i], argc - 1, argv + 1);
+    }
+    fprintf(stderr, "normbench: unknown command '%s'\n", argv[1]);
+    print_help(stderr);
+    return EXIT_USAGE;
+}
