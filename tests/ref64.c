@@ -140,11 +140,13 @@ void ref_crossentropy(double *losses, const double *logits, const int32_t *targe
 
 /* Loshchilov & Hutter 2019, Algorithm 2 */
 void ref_adamw_update(double *p, double *m, double *v, const double *g, size_t n, double lr,
-                      double beta1, double beta2, double eps, double weight_decay, int step) {
+                      double beta1, double beta2, double eps, double weight_decay,
+                      double grad_scale, int step) {
     double bc1 = 1.0 - pow(beta1, step), bc2 = 1.0 - pow(beta2, step);
     for (size_t i = 0; i < n; i++) {
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
-        v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
+        double gi = grad_scale * g[i];
+        m[i] = beta1 * m[i] + (1.0 - beta1) * gi;
+        v[i] = beta2 * v[i] + (1.0 - beta2) * gi * gi;
         double mhat = m[i] / bc1, vhat = v[i] / bc2;
         p[i] -= lr * (mhat / (sqrt(vhat) + eps) + weight_decay * p[i]);
     }

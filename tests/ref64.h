@@ -52,9 +52,10 @@ void ref_residual_forward(double *out, const double *x, double scale, const doub
 void ref_crossentropy(double *losses, const double *logits, const int32_t *targets, int N,
                       int V);
 
-/* One AdamW step as written in backend.h (bias-corrected, decoupled weight decay), in place
- * on p, m, v; step is 1-based. */
+/* One AdamW step as written in backend.h (bias-corrected, decoupled weight decay) on the
+ * gradient grad_scale * g, in place on p, m, v; step is 1-based. */
 void ref_adamw_update(double *p, double *m, double *v, const double *g, size_t n, double lr,
-                      double beta1, double beta2, double eps, double weight_decay, int step);
+                      double beta1, double beta2, double eps, double weight_decay,
+                      double grad_scale, int step);
 
 #endif

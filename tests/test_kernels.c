@@ -845,10 +845,10 @@ START_TEST(test_crossentropy_overwrites_dlogits) {
 END_TEST
 
 /* AdamW for `steps` steps on fp32 state vs the same steps in float64 (ref_adamw_update). */
-static void check_adamw_steps(int steps) {
+static void check_adamw_steps(int steps, float grad_scale) {
     enum { n = 29 };
     const AdamWArgs base = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
-                            .weight_decay = 0.1f, .step = 0};
+                            .weight_decay = 0.1f, .grad_scale = grad_scale, .step = 0};
     uint64_t rng = 1234;
     float p0[n], grads[3][n];
     test_fill_uniform(p0, n, &rng, -1, 1);
@@ -867,7 +867,7 @@ static void check_adamw_steps(int steps) {
         be->ops->release(be, g);
         for (int i = 0; i < n; i++) gd[i] = grads[s][i];
         ref_adamw_update(pd, md, vd, gd, n, a.lr, a.beta1, a.beta2, a.eps, a.weight_decay,
-                         a.step);
+                         a.grad_scale, a.step);
     }
     float ph[n], mh[n], vh[n];
     take_f32(be, ph, p, n);
@@ -891,10 +891,44 @@ static void check_adamw_steps(int steps) {
     backend_destroy(be);
 }
 
-START_TEST(test_adamw_one_step_matches_float64_hand_computation) { check_adamw_steps(1); }
+START_TEST(test_adamw_one_step_matches_float64_hand_computation) { check_adamw_steps(1, 1.0f); }
 END_TEST
 
-START_TEST(test_adamw_two_steps_match_float64_hand_computation) { check_adamw_steps(2); }
+/* with grad_scale != 1 (accumulation 1/k times a clipping factor) */
+START_TEST(test_adamw_two_steps_match_float64_hand_computation) { check_adamw_steps(2, 0.3f); }
+END_TEST
+
+/* grad_scale multiplies the gradient before the moments: scale 0.25 on g is bitwise the
+ * same step as scale 1 on g/4 (powers of two scale exactly), and differs from scale 1 on g
+ * (the moments, hence m and v, see the scaled gradient). */
+START_TEST(test_adamw_grad_scale_multiplies_the_gradient) {
+    enum { n = 13 };
+    uint64_t rng = 4321;
+    float p0[n], g[n], g_quarter[n];
+    test_fill_uniform(p0, n, &rng, -1, 1);
+    test_fill_uniform(g, n, &rng, -1, 1);
+    for (int i = 0; i < n; i++) g_quarter[i] = 0.25f * g[i];
+    Backend *be = make_cpu(2);
+    float res_m[2][n], res_p[2][n];
+    for (int r = 0; r < 2; r++) {
+        float *p = dev_f32(be, p0, n), *m = dev_f32(be, NULL, n), *v = dev_f32(be, NULL, n);
+        float *dg = dev_f32(be, r == 0 ? g : g_quarter, n);
+        AdamWArgs a = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                       .weight_decay = 0.0f, .grad_scale = r == 0 ? 0.25f : 1.0f, .step = 1};
+        be->ops->adamw_update(be, p, NULL, dg, m, v, n, &a);
+        take_f32(be, res_p[r], p, n);
+        take_f32(be, res_m[r], m, n);
+        be->ops->release(be, v);
+        be->ops->release(be, dg);
+    }
+    ck_assert_msg(memcmp(res_p[0], res_p[1], sizeof res_p[0]) == 0 &&
+                      memcmp(res_m[0], res_m[1], sizeof res_m[0]) == 0,
+                  "grad_scale 0.25 on g differs from grad_scale 1 on g/4");
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(fabsf(res_m[0][i] - 0.1f * 0.25f * g[i]) <= 1e-7f,
+                      "m[%d] = %g, want (1-b1) * 0.25 * g", i, res_m[0][i]);
+    backend_destroy(be);
+}
 END_TEST
 
 /* The first step moves every weight with nonzero gradient by about lr (mhat/sqrt(vhat) =
@@ -905,7 +939,7 @@ START_TEST(test_adamw_first_step_moves_each_weight_by_lr_times_sign_plus_decay) 
     float *p = dev_f32(be, p0, 3), *m = dev_f32(be, NULL, 3), *v = dev_f32(be, NULL, 3);
     float *dg = dev_f32(be, g, 3);
     AdamWArgs a = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                   .weight_decay = 0.01f, .step = 1};
+                   .weight_decay = 0.01f, .grad_scale = 1.0f, .step = 1};
     be->ops->adamw_update(be, p, NULL, dg, m, v, 3, &a);
     float ph[3];
     take_f32(be, ph, p, 3);
@@ -1072,6 +1106,7 @@ Suite *kernel_suite(void) {
     tcase_add_test(contracts, test_adamw_one_step_matches_float64_hand_computation);
     tcase_add_test(contracts, test_adamw_two_steps_match_float64_hand_computation);
     tcase_add_test(contracts, test_adamw_first_step_moves_each_weight_by_lr_times_sign_plus_decay);
+    tcase_add_test(contracts, test_adamw_grad_scale_multiplies_the_gradient);
     tcase_add_test(contracts, test_sumsq_accumulates_in_double_and_ignores_thread_count);
     tcase_add_test(contracts, test_residual_forward_may_write_over_its_inputs);
     suite_add_tcase(s, contracts);
