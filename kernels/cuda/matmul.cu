@@ -16,10 +16,14 @@
 
 #include "common.cuh"
 
-static int ptr_align(const void *p) {
-    uintptr_t a = (uintptr_t)p;
+/* The alignment cuBLASLt may assume for an operand: the largest power of two (at most 256)
+ * dividing its address, its leading dimension in bytes and, when batched, its batch stride
+ * in bytes, so that every column of every batch entry starts that aligned. */
+static int operand_align(const void *p, int ld, long long stride, int batch, int esize) {
+    uint64_t a = (uint64_t)(uintptr_t)p | ((uint64_t)ld * (uint64_t)esize);
+    if (batch > 1) a |= (uint64_t)stride * (uint64_t)esize;
     int al = 256;
-    while (al > 1 && (a % (uintptr_t)al) != 0) al >>= 1;
+    while (al > 1 && (a % (uint64_t)al) != 0) al >>= 1;
     return al;
 }
 
@@ -66,9 +70,9 @@ void cu_gemm(Backend *be, int transa, int transb, int m, int n, int k, float alp
     key.stride_a = batch > 1 ? stride_a : 0;
     key.stride_b = batch > 1 ? stride_b : 0;
     key.stride_d = batch > 1 ? stride_d : 0;
-    key.align_a = ptr_align(A);
-    key.align_b = ptr_align(B);
-    key.align_d = ptr_align(D);
+    key.align_a = operand_align(A, lda, stride_a, batch, 2);
+    key.align_b = operand_align(B, ldb, stride_b, batch, 2);
+    key.align_d = operand_align(D, ldd, stride_d, batch, dtype_d == CUDA_R_32F ? 4 : 2);
 
     GemmCacheEntry *hit = NULL;
     for (int i = 0; i < GEMM_CACHE_SIZE; i++) {

@@ -6,10 +6,12 @@
  * it). Backward, with xhat = (x - mean) rstd and g = s dout w:
  *   dx = rstd (g - mean(g) [LayerNorm only] - xhat mean(g xhat))       (added to dinp)
  *   dw[c] += s sum_n dout xhat,  db[c] += s sum_n dout
- * The column sums are deterministic without atomics: a grid of (32-column tile, 64-row chunk)
+ * The column sums are deterministic without atomics: a grid of (32-column tile, row chunk)
  * blocks writes per-chunk partial sums, and a second kernel adds the chunks in order. */
 #include "common.cuh"
 
+/* rows per chunk of the dweight partial sums: 64, doubled while the chunk count would exceed
+ * the grid's y limit (65535); it depends only on N, so the summation order does too */
 enum { NORM_WARPS = 8, NORM_ROWS_PER_CHUNK = 64, NORM_TILE = 32, NORM_TY = 8 };
 
 __global__ void norm_fwd_kernel(int layer, bf16 *__restrict__ out, float *__restrict__ mean,
@@ -75,11 +77,12 @@ __global__ void norm_bwd_partial_kernel(int layer, float *__restrict__ part_w,
                                         const bf16 *__restrict__ dout,
                                         const bf16 *__restrict__ inp,
                                         const float *__restrict__ mean,
-                                        const float *__restrict__ rstd, int N, int C) {
+                                        const float *__restrict__ rstd, int N, int C,
+                                        int rows_per_chunk) {
     __shared__ float sw[NORM_TY][NORM_TILE], sb[NORM_TY][NORM_TILE];
     int c = blockIdx.x * NORM_TILE + threadIdx.x;
-    int r0 = blockIdx.y * NORM_ROWS_PER_CHUNK;
-    int r1 = min(N, r0 + NORM_ROWS_PER_CHUNK);
+    int r0 = blockIdx.y * rows_per_chunk;
+    int r1 = min(N, r0 + rows_per_chunk);
     float aw = 0.0f, ab = 0.0f;
     if (c < C) {
         for (int r = r0 + threadIdx.y; r < r1; r += NORM_TY) {
@@ -143,14 +146,16 @@ void cu_norm_backward(Backend *be, NormKind kind, void *dinp, float *dweight, fl
         LAUNCH_CHECK("norm_bwd_dx_kernel");
     }
     if (!dweight) return;
-    int chunks = (N + NORM_ROWS_PER_CHUNK - 1) / NORM_ROWS_PER_CHUNK;
+    int rpc = NORM_ROWS_PER_CHUNK;
+    while ((N + rpc - 1) / rpc > 65535) rpc *= 2;
+    int chunks = (N + rpc - 1) / rpc;
     size_t pbytes = cu_align256((size_t)chunks * C * sizeof(float));
     char *scratch = (char *)cu_scratch(be, SCRATCH_NORM, 2 * pbytes);
     float *part_w = (float *)scratch, *part_b = dbias ? (float *)(scratch + pbytes) : NULL;
     dim3 grid((unsigned)((C + NORM_TILE - 1) / NORM_TILE), (unsigned)chunks);
     dim3 block(NORM_TILE, NORM_TY);
     norm_bwd_partial_kernel<<<grid, block, 0, cu_stream(be)>>>(
-        layer, part_w, part_b, (const bf16 *)dout, (const bf16 *)inp, mean, rstd, N, C);
+        layer, part_w, part_b, (const bf16 *)dout, (const bf16 *)inp, mean, rstd, N, C, rpc);
     LAUNCH_CHECK("norm_bwd_partial_kernel");
     norm_bwd_final_kernel<<<cu_blocks((size_t)C, 256), 256, 0, cu_stream(be)>>>(
         dweight, dbias, part_w, part_b, chunks, C, out_scale);
