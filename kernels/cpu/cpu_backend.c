@@ -102,7 +102,10 @@ Backend *cpu_backend_create(int threads, char *err, size_t errlen) {
 void cpu_backend_destroy(Backend *be) {
     if (!be) return;
     CpuImpl *impl = be->impl;
-    if (impl) free(impl->scratch);
+    if (impl) {
+        free(impl->scratch);
+        free(impl->rope_cs);
+    }
     free(impl);
     free(be);
 }

@@ -19,11 +19,21 @@ typedef struct {
     int threads;            /* OpenMP and OpenBLAS thread count */
     float *scratch;         /* per-thread scratch rows for attention backward, grown lazily */
     size_t scratch_floats;  /* capacity of scratch in floats */
+    /* RoPE cos/sin table for positions 0..rope_T-1 of head size rope_HS and base rope_theta:
+     * rope_cs[t*HS + i] = cos, rope_cs[t*HS + HS/2 + i] = sin of pair i at position t;
+     * rebuilt when a call needs more positions or another (HS, theta) */
+    float *rope_cs;
+    int rope_T, rope_HS;
+    float rope_theta;
 } CpuImpl;
 
 /* Returns a scratch area of at least `floats` floats owned by the backend (grown when too
  * small, so steady-state training allocates nothing); NULL when out of memory. */
 float *cpu_scratch(Backend *be, size_t floats);
+
+/* rope.c: the backend's RoPE table for (T, HS, theta) (see CpuImpl.rope_cs); NULL when out of
+ * memory (the caller then computes the angles itself). */
+const float *cpu_rope_table(Backend *be, int T, int HS, float theta);
 
 /* One line describing the CPU ("<model name>, <n> hardware threads"); used by
  * backend_describe. */
