@@ -3,6 +3,9 @@
  * place allowed process-wide state; the work itself lives in the modules it calls. */
 #include <cblas.h>
 #include <errno.h>
+#include <limits.h>
+#include <libgen.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +17,11 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "data.h"
+#include "export.h"
 #include "model.h"
+#include "report.h"
 #include "schemes.h"
+#include "sweep.h"
 #include "train.h"
 
 #define EXIT_RUN_FAILED 1
@@ -37,25 +43,6 @@ static int usage_error(const Command *cmd, const char *fmt, const char *arg) {
     return EXIT_USAGE;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path, char *err, size_t errlen) {
-    char buf[NB_PATH_MAX * 2];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char keep = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "%.512s: cannot create directory: %s", buf, strerror(errno));
-                return -1;
-            }
-            *p = keep;
-            if (keep == '\0') break;
-        }
-    }
-    return 0;
-}
-
 /* Flags shared by commands that read a config: --set k=v (repeatable). Collects the
  * positional arguments into pos[]. Returns -1 on a flag the command does not know. */
 typedef struct {
@@ -63,17 +50,29 @@ typedef struct {
     int n_pos;
     const char *sets[64];
     int n_sets;
-    int resume, quiet, stop_after;
-    const char *data, *out;
+    int resume, quiet, stop_after, jobs;
+    long step;
+    const char *data, *out, *what;
 } Args;
+
+/* 1 when `arg` is one of the space-separated words of `allowed` */
+static int option_allowed(const char *allowed, const char *arg) {
+    size_t n = strlen(arg);
+    for (const char *p = allowed; (p = strstr(p, arg)) != NULL; p += n)
+        if ((p == allowed || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) return 1;
+    return 0;
+}
 
 static int parse_args(const Command *cmd, int argc, char **argv, const char *allowed, Args *a) {
     memset(a, 0, sizeof *a);
+    a->step = EXPORT_LAST_STEP;
+    a->jobs = 1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         int takes_value = !strcmp(arg, "--set") || !strcmp(arg, "--data") || !strcmp(arg, "-o") ||
-                          !strcmp(arg, "--stop-after");
-        if (arg[0] == '-' && !strstr(allowed, arg)) return usage_error(cmd, "unknown option %s", arg);
+                          !strcmp(arg, "--stop-after") || !strcmp(arg, "-j") ||
+                          !strcmp(arg, "--what") || !strcmp(arg, "--step");
+        if (arg[0] == '-' && !option_allowed(allowed, arg)) return usage_error(cmd, "unknown option %s", arg);
         if (takes_value && i + 1 >= argc) return usage_error(cmd, "%s needs a value", arg);
         if (!strcmp(arg, "--set")) {
             if (a->n_sets == 64) return usage_error(cmd, "too many %s", arg);
@@ -81,6 +80,14 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
         } else if (!strcmp(arg, "--data")) a->data = argv[++i];
         else if (!strcmp(arg, "-o")) a->out = argv[++i];
         else if (!strcmp(arg, "--stop-after")) a->stop_after = atoi(argv[++i]);
+        else if (!strcmp(arg, "--what")) a->what = argv[++i];
+        else if (!strcmp(arg, "--step")) {
+            const char *v = argv[++i];
+            a->step = !strcmp(v, "all") ? EXPORT_ALL_STEPS : strtol(v, NULL, 10);
+        } else if (!strcmp(arg, "-j")) {
+            a->jobs = atoi(argv[++i]);
+            if (a->jobs < 1) return usage_error(cmd, "-j needs a count >= 1, got %s", argv[i]);
+        }
         else if (!strcmp(arg, "--resume")) a->resume = 1;
         else if (!strcmp(arg, "--quiet")) a->quiet = 1;
         else if (a->n_pos < 4) a->pos[a->n_pos++] = arg;
@@ -97,11 +104,32 @@ static Backend *open_backend(const NbConfig *cfg) {
     return be;
 }
 
-/* ---- train ---------------------------------------------------------------------------- */
+/* ---- train, sweep ---------------------------------------------------------------------- */
 
-static int cmd_train(const Command *cmd, int argc, char **argv) {
+/* Set by SIGINT/SIGTERM; the trainer checks it after every step and stops cleanly with a
+ * checkpoint, so Ctrl-C never loses a run. The only process-wide mutable state. */
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void install_stop_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = request_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* train: every run from scratch (or --resume), one at a time; sweep: skip what is done,
+ * resume what was cut off, -j N at a time. */
+static int run_grid(const Command *cmd, int argc, char **argv, int is_sweep) {
     Args a;
-    int rc = parse_args(cmd, argc, argv, "--set --resume --quiet --stop-after", &a);
+    int rc = parse_args(cmd, argc, argv,
+                        is_sweep ? "--set --quiet -j --stop-after" : "--set --resume --quiet --stop-after", &a);
     if (rc) return rc;
     if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one CONFIG");
     NbConfig cfg;
@@ -110,10 +138,9 @@ static int cmd_train(const Command *cmd, int argc, char **argv) {
         fprintf(stderr, "%s\n", err);
         return EXIT_USAGE;
     }
+    /* check data and backend once up front, so a config error is one line and exit 2 */
     Dataset ds = {0};
     Backend *be = NULL;
-    char dir[NB_PATH_MAX * 2];
-    snprintf(dir, sizeof dir, "%s/%s", cfg.output.dir, cfg.name);
     if (train_load_dataset(&cfg, &ds, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         rc = EXIT_USAGE;
@@ -123,48 +150,84 @@ static int cmd_train(const Command *cmd, int argc, char **argv) {
         rc = EXIT_USAGE;
         goto done;
     }
-    if (make_dirs(dir, err, sizeof err) != 0) {
+    if (!a.quiet)
+        fprintf(stderr, "normbench %s: %s, %d scheme(s) x %d seed(s), backend %s (%s), "
+                "%zu train / %zu val tokens\n", cmd->name, cfg.name, cfg.n_schemes, cfg.n_seeds,
+                be->name, be->device, ds.n_train, ds.n_val);
+    backend_destroy(be);
+    be = NULL;
+    dataset_free(&ds);
+    install_stop_handler();
+    SweepOptions opt = {.jobs = a.jobs, .fresh = !is_sweep && !a.resume,
+                        .progress = a.quiet ? NULL : stderr,
+                        .progress_tty = isatty(fileno(stderr)), .stop_flag = &stop_requested,
+                        .stop_after = a.stop_after};
+    SweepTotals t;
+    if (sweep_execute(&cfg, &opt, &t, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         rc = EXIT_RUN_FAILED;
         goto done;
     }
-    fprintf(stderr, "normbench train: %s, %d scheme(s) x %d seed(s), backend %s (%s), "
-            "%zu train / %zu val tokens\n", cfg.name, cfg.n_schemes, cfg.n_seeds, be->name,
-            be->device, ds.n_train, ds.n_val);
-    int any_bad = 0;
-    for (int si = 0; si < cfg.n_schemes; si++) {
-        for (int ki = 0; ki < cfg.n_seeds; ki++) {
-            NbConfig run;
-            config_select_run(&cfg, si, ki, &run);
-            char ckpt[NB_PATH_MAX * 3];
-            snprintf(ckpt, sizeof ckpt, "%s/%s-s%llu.ckpt.h5", dir, run.schemes[0]->name,
-                     (unsigned long long)run.seeds[0]);
-            TrainOptions opt = {.checkpoint_path = ckpt, .resume = a.resume,
-                                .progress = a.quiet ? NULL : stderr,
-                                .progress_tty = isatty(fileno(stderr)),
-                                .stop_after = a.stop_after};
-            TrainResult res;
-            if (train_run(&run, be, &ds, &opt, &res, err, sizeof err) != 0) {
-                fprintf(stderr, "%s\n", err);
-                any_bad = 1;
-            } else {
-                printf("%-9s seed %llu: %s after %d steps, train loss %.4f, val loss %.4f, "
-                       "val ppl %.3f, %.0f tokens/s\n", run.schemes[0]->name,
-                       (unsigned long long)run.seeds[0], run_status_name(res.status),
-                       res.steps_done, res.final_train_loss, res.val_loss, res.val_ppl,
-                       res.tokens_per_s);
-                fflush(stdout);
-                any_bad |= res.status != RUN_FINISHED;
-            }
-            config_free(&run);
-        }
-    }
-    rc = any_bad ? EXIT_RUN_FAILED : 0;
+    char dir[NB_PATH_MAX * 2];
+    sweep_dir(&cfg, dir, sizeof dir);
+    if (!a.quiet)
+        fprintf(stderr, "normbench %s: %d finished, %d diverged, %d failed, %d stopped, "
+                "%d skipped; run files in %s/\n", cmd->name, t.finished, t.diverged, t.failed,
+                t.stopped, t.skipped, dir);
+    rc = stop_requested ? 130 : (t.diverged || t.failed) ? EXIT_RUN_FAILED : 0;
 done:
     if (be) backend_destroy(be);
     dataset_free(&ds);
     config_free(&cfg);
     return rc;
+}
+
+static int cmd_train(const Command *cmd, int argc, char **argv) { return run_grid(cmd, argc, argv, 0); }
+static int cmd_sweep(const Command *cmd, int argc, char **argv) { return run_grid(cmd, argc, argv, 1); }
+
+/* ---- report, export ---------------------------------------------------------------------- */
+
+/* The gnuplot scripts: ./plots when run from the repository root, else beside the binary
+ * (build/normbench -> plots/). */
+static void find_plots_dir(char *out, size_t len) {
+    snprintf(out, len, "plots");
+    if (access(out, R_OK) == 0) return;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return;
+    exe[n] = '\0';
+    snprintf(out, len, "%s/../plots", dirname(exe));
+}
+
+static int cmd_report(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "--quiet", &a);
+    if (rc) return rc;
+    if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one DIR");
+    char plots[PATH_MAX + 16], err[1024];
+    find_plots_dir(plots, sizeof plots);
+    ReportOptions opt = {.plots_dir = plots, .log = a.quiet ? NULL : stderr};
+    rc = report_write(a.pos[0], &opt, err, sizeof err);
+    if (rc == REPORT_ERR) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_RUN_FAILED;
+    }
+    printf("report: %s/report/summary.md%s\n", a.pos[0],
+           rc == REPORT_NO_GNUPLOT ? " (tables only: install gnuplot-nox for the plots)" : " and its plots");
+    return 0;
+}
+
+static int cmd_export(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "--what --step", &a);
+    if (rc) return rc;
+    if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one RUN.h5");
+    char err[1024];
+    if (export_run(a.pos[0], a.what ? a.what : "eval", a.step, stdout, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
 }
 
 /* ---- show ----------------------------------------------------------------------------- */
@@ -340,7 +403,14 @@ static int cmd_info(const Command *cmd, int argc, char **argv) {
 static const Command commands[] = {
     {"train", cmd_train,
      "normbench train CONFIG [--set key.path=value]... [--resume] [--quiet] [--stop-after N]",
-     "train every scheme x seed of CONFIG; --stop-after N stops after step N as if killed"},
+     "train every scheme x seed of CONFIG from scratch (--resume: continue from checkpoints)"},
+    {"sweep", cmd_sweep, "normbench sweep CONFIG [-j N] [--set key.path=value]... [--quiet]",
+     "the scheme x seed grid, N runs at a time: finished runs skipped, cut-off runs resumed"},
+    {"report", cmd_report, "normbench report DIR [--quiet]",
+     "summary tables and gnuplot figures of the run files in DIR, into DIR/report/"},
+    {"export", cmd_export,
+     "normbench export RUN.h5 [--what train|eval|variance|angular|grad|prune] [--step S|all]",
+     "a run file's series or probes as TSV (default: eval; probes: last step)"},
     {"show", cmd_show, "normbench show CONFIG [--set key.path=value]...",
      "resolved config, parameter count, FLOPs per token, memory, per-layer scheme table"},
     {"eval", cmd_eval, "normbench eval CHECKPOINT [--data FILE]",

@@ -11,8 +11,8 @@
 #include "checkpoint.h"
 
 const char *run_status_name(RunStatus s) {
-    static const char *names[] = {"finished", "diverged", "failed"};
-    return (unsigned)s < 3 ? names[s] : "unknown";
+    static const char *names[] = {"finished", "diverged", "failed", "stopped"};
+    return (unsigned)s < 4 ? names[s] : "unknown";
 }
 
 double train_lr_at(const NbTrainConfig *t, int step) {
@@ -190,7 +190,8 @@ int train_run(const NbConfig *run, Backend *be, Dataset *ds, const TrainOptions 
         report_progress(opt, run, step + 1, tc->steps, loss, lr, tokens_per_step * rate,
                         (tc->steps - step - 1) / rate, step + 1 == tc->steps);
 
-        int last = step + 1 == tc->steps || step + 1 == opt->stop_after;
+        int stop = step + 1 == opt->stop_after || (opt->stop_flag && *opt->stop_flag);
+        int last = step + 1 == tc->steps || stop;
         if ((run->eval.every > 0 && (step + 1) % run->eval.every == 0) || step + 1 == tc->steps) {
             res->val_loss = train_evaluate(m, ds, run->eval.batches);
             res->val_ppl = exp(res->val_loss);
@@ -203,7 +204,8 @@ int train_run(const NbConfig *run, Backend *be, Dataset *ds, const TrainOptions 
             snprintf(ci.scheme, sizeof ci.scheme, "%s", run->schemes[0]->name);
             if (checkpoint_save(opt->checkpoint_path, m, &ci, err, errlen) != 0) goto done;
         }
-        if (step + 1 == opt->stop_after) {
+        if (stop && step + 1 < tc->steps) {
+            status = RUN_STOPPED;
             step++;
             break;
         }

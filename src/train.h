@@ -9,13 +9,16 @@
 #ifndef NORMBENCH_TRAIN_H
 #define NORMBENCH_TRAIN_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "config.h"
 #include "data.h"
 #include "model.h"
 
-typedef enum { RUN_FINISHED = 0, RUN_DIVERGED = 1, RUN_FAILED = 2 } RunStatus;
+/* STOPPED: ended early on request (Ctrl-C, --stop-after) with a checkpoint written, to be
+ * resumed; its run file stays "running". */
+typedef enum { RUN_FINISHED = 0, RUN_DIVERGED = 1, RUN_FAILED = 2, RUN_STOPPED = 3 } RunStatus;
 
 const char *run_status_name(RunStatus s);
 
@@ -50,7 +53,10 @@ typedef struct {
     FILE *progress;              /* progress lines (stderr); NULL: quiet */
     int progress_tty;            /* 1: one self-overwriting line with ETA */
     const TrainObserver *observer;
-    int stop_after;              /* > 0: stop (as if killed) after this many steps total */
+    int stop_after;              /* > 0: stop after this many steps total (tests, as if killed) */
+    /* non-NULL: checked after every step; non-zero stops the run cleanly (checkpoint written,
+     * status RUN_STOPPED). The CLI points it at its SIGINT/SIGTERM flag. */
+    const volatile sig_atomic_t *stop_flag;
 } TrainOptions;
 
 typedef struct {

@@ -1,0 +1,68 @@
+/* sweep.h — a config's scheme x seed grid as runs on disk.
+ *
+ * Owns the naming of runs (runs/<sweep>/<scheme>-s<seed>.h5 with its checkpoint beside it as
+ * <scheme>-s<seed>.ckpt.h5), the decision what to do with each (train, resume a "running"
+ * one from its checkpoint, skip a finished or diverged one), running one run end to end
+ * (dataset, backend, run-file recorder, train_run), and running N of them at a time in
+ * child processes. Training itself is train.c's; the run file is h5log.c's.
+ */
+#ifndef NORMBENCH_SWEEP_H
+#define NORMBENCH_SWEEP_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "train.h"
+
+typedef enum {
+    PLAN_TRAIN,   /* no run file yet, or a failed one: train from scratch */
+    PLAN_RESUME,  /* run file says running: continue from the checkpoint */
+    PLAN_SKIP_FINISHED,
+    PLAN_SKIP_DIVERGED,
+} RunPlan;
+
+typedef struct {
+    int scheme_index, seed_index;
+    char run_file[NB_PATH_MAX * 2];
+    char checkpoint[NB_PATH_MAX * 2];
+    RunPlan plan;
+} SweepRun;
+
+typedef struct {
+    int jobs;                    /* runs at a time (>= 1); each child gets threads/jobs */
+    int fresh;                   /* 1 (`train`): retrain every run, ignoring run files */
+    FILE *progress;              /* NULL: quiet */
+    int progress_tty;
+    const volatile sig_atomic_t *stop_flag;
+    int stop_after;              /* tests: stop every run after this many steps */
+} SweepOptions;
+
+/* mkdir -p */
+int sweep_make_dirs(const char *path, char *err, size_t errlen);
+
+/* The directory of a sweep's runs: <output.dir>/<name>. */
+void sweep_dir(const NbConfig *cfg, char *out, size_t len);
+
+/* Expands cfg into runs (scheme-major, then seeds) and decides each one's plan from its run
+ * file. *runs is malloc'ed (count = n_schemes * n_seeds). */
+int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char *err,
+               size_t errlen);
+
+const char *run_plan_name(RunPlan p);
+
+/* Runs one run in this process. Returns 0 with res filled (whatever the run's status), or
+ * -1 with err for a setup failure. `threads` <= 0: the config's backend.threads. */
+int sweep_run_one(const NbConfig *cfg, const SweepRun *run, const SweepOptions *opt,
+                  int threads, TrainResult *res, char *err, size_t errlen);
+
+typedef struct {
+    int finished, diverged, failed, stopped, skipped;
+} SweepTotals;
+
+/* Plans and runs the whole sweep, opt->jobs at a time; one summary line per run on stdout.
+ * Returns 0 when the sweep could run (see totals), -1 with err otherwise. */
+int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *totals, char *err,
+                  size_t errlen);
+
+#endif
