@@ -84,7 +84,9 @@ Backend *cpu_backend_create(int threads, char *err, size_t errlen) {
     }
     if (threads <= 0) threads = omp_get_max_threads();
     omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    /* OpenBLAS single-threaded: matmul.c splits the products over the OpenMP threads (two
+     * thread pools busy-waiting beside each other oversubscribe the cores) */
+    openblas_set_num_threads(1);
     impl->threads = threads;
 
     be->ops = &cpu_ops;

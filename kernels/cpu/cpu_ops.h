@@ -16,7 +16,7 @@
 
 /* Backend-private state (Backend.impl). */
 typedef struct {
-    int threads;            /* OpenMP and OpenBLAS thread count */
+    int threads;            /* OpenMP thread count (OpenBLAS itself runs single-threaded) */
     float *scratch;         /* per-thread scratch rows for attention backward, grown lazily */
     size_t scratch_floats;  /* capacity of scratch in floats */
     /* RoPE cos/sin table for positions 0..rope_T-1 of head size rope_HS and base rope_theta:
