@@ -126,3 +126,54 @@ int h5_commit_file(const char *tmp_path, const char *path, char *err, size_t err
     }
     return 0;
 }
+
+hid_t h5_open_readonly_nolock(const char *path) {
+    hid_t file = -1;
+    H5E_BEGIN_TRY {
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (fapl >= 0) {
+            H5Pset_file_locking(fapl, 0, 1);
+            file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+            H5Pclose(fapl);
+        }
+    } H5E_END_TRY;
+    return file;
+}
+
+int h5_read_f64_nd(hid_t loc, const char *name, int max_rank, double **data, size_t *dims,
+                   int *rank) {
+    int rc = -1;
+    *data = NULL;
+    *rank = 0;
+    for (int i = 0; i < max_rank; i++) dims[i] = 0;
+    if (max_rank < 1 || max_rank > 3) return -1;
+    H5E_BEGIN_TRY {
+        hid_t d = H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Dopen2(loc, name, H5P_DEFAULT) : -1;
+        hid_t type = d >= 0 ? H5Dget_type(d) : -1;
+        H5T_class_t cls = type >= 0 ? H5Tget_class(type) : H5T_NO_CLASS;
+        hid_t space = d >= 0 ? H5Dget_space(d) : -1;
+        hsize_t hd[3] = {0, 0, 0};
+        int r = space >= 0 && H5Sget_simple_extent_ndims(space) >= 1 &&
+                        H5Sget_simple_extent_ndims(space) <= max_rank
+                    ? H5Sget_simple_extent_dims(space, hd, NULL)
+                    : -1;
+        if (r >= 1 && (cls == H5T_INTEGER || cls == H5T_FLOAT)) {
+            size_t n = 1;
+            for (int i = 0; i < r; i++) n *= (size_t)hd[i];
+            double *buf = n ? malloc(n * sizeof *buf) : NULL;
+            if (n == 0 || (buf && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                          buf) >= 0)) {
+                *data = buf;
+                *rank = r;
+                for (int i = 0; i < r; i++) dims[i] = (size_t)hd[i];
+                rc = 0;
+            } else {
+                free(buf);
+            }
+        }
+        if (space >= 0) H5Sclose(space);
+        if (type >= 0) H5Tclose(type);
+        if (d >= 0) H5Dclose(d);
+    } H5E_END_TRY;
+    return rc;
+}

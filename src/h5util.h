@@ -25,4 +25,17 @@ int h5_read_f32(hid_t loc, const char *name, float *data, size_t rows, size_t co
  * old file or the new one, never a torn one. */
 int h5_commit_file(const char *tmp_path, const char *path, char *err, size_t errlen);
 
+/* Opens an existing file read-only with HDF5's file locking off, so that a reader (the
+ * report) can open a run file that a running writer holds; HDF5's error printing is
+ * suppressed. Returns the file id or -1. */
+hid_t h5_open_readonly_nolock(const char *path);
+
+/* Reads a numeric dataset (any integer or float type, converted to double) of rank
+ * 1..max_rank (max_rank <= 3). On success *data is malloc'ed (NULL when the dataset has no
+ * elements), dims[0..*rank-1] hold its shape and dims[*rank..max_rank-1] are 0. Returns -1
+ * (nothing allocated) when `name` (a path relative to loc, e.g. "train/loss") is missing,
+ * not numeric, or of another rank. */
+int h5_read_f64_nd(hid_t loc, const char *name, int max_rank, double **data, size_t *dims,
+                   int *rank);
+
 #endif
