@@ -4,11 +4,11 @@
 # Run by `normbench report` (src/report.c) in DIR/report with -e: term, out, data
 # (prune.tsv: one index block per scheme; columns layer, d_block, d_attn, d_mlp, base_loss),
 # plotdir, n, t<i>/c<i>/L<i>, ylo/yhi (shared y range).
-W = 1300; H = 600
+W = 1400; H = 600
 load plotdir.'/style.gp'
 # fixed panel areas, the legend to the right of the second panel
 set multiplot layout 1,2 title 'Pruning damage by sublayer (Δ validation loss, nats)' \
-    margins screen 0.06, screen 0.84, screen 0.11, screen 0.88 spacing screen 0.07
+    margins screen 0.075, screen 0.80, screen 0.11, screen 0.88 spacing screen 0.075
 Lmax = 0; do for [i=1:n] { if (L_of(i) > Lmax) { Lmax = L_of(i) } }
 xstep = tic_step(Lmax); xfirst = xstep == 1 ? 1 : 0
 set xtics xfirst, xstep
