@@ -177,3 +177,110 @@ int h5_read_f64_nd(hid_t loc, const char *name, int max_rank, double **data, siz
     } H5E_END_TRY;
     return rc;
 }
+
+/* ---- series ------------------------------------------------------------------------- */
+
+int h5_series_create(hid_t loc, const char *name, hid_t file_type, int rank,
+                     const size_t *tail, size_t chunk_rows) {
+    if (rank < 1 || rank > 3 || chunk_rows == 0) return -1;
+    hsize_t dims[3] = {0, 0, 0}, maxdims[3] = {H5S_UNLIMITED, 0, 0}, chunk[3] = {chunk_rows, 0, 0};
+    for (int i = 1; i < rank; i++) dims[i] = maxdims[i] = chunk[i] = tail[i - 1];
+    int rc = -1;
+    H5E_BEGIN_TRY {
+        hid_t space = H5Screate_simple(rank, dims, maxdims);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0) {
+            hid_t d = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+            if (d >= 0) {
+                rc = 0;
+                H5Dclose(d);
+            }
+        }
+        if (dcpl >= 0) H5Pclose(dcpl);
+        if (space >= 0) H5Sclose(space);
+    } H5E_END_TRY;
+    return rc;
+}
+
+/* Opens a series and reads its shape; returns the dataset or -1. */
+static hid_t series_open(hid_t loc, const char *name, int *rank, hsize_t dims[3]) {
+    hid_t d = -1;
+    H5E_BEGIN_TRY {
+        d = H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Dopen2(loc, name, H5P_DEFAULT) : -1;
+        hid_t space = d >= 0 ? H5Dget_space(d) : -1;
+        int r = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+        if (r < 1 || r > 3 || H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
+            if (d >= 0) H5Dclose(d);
+            d = -1;
+        }
+        *rank = r;
+        if (space >= 0) H5Sclose(space);
+    } H5E_END_TRY;
+    return d;
+}
+
+int h5_series_append(hid_t loc, const char *name, hid_t mem_type, const void *rows,
+                     size_t n_rows) {
+    int rank = 0;
+    hsize_t dims[3] = {0, 0, 0};
+    hid_t d = series_open(loc, name, &rank, dims);
+    if (d < 0) return -1;
+    if (n_rows == 0) {
+        H5Dclose(d);
+        return 0;
+    }
+    int rc = -1;
+    H5E_BEGIN_TRY {
+        hsize_t start[3] = {dims[0], 0, 0}, count[3] = {n_rows, dims[1], dims[2]};
+        hsize_t grown[3] = {dims[0] + n_rows, dims[1], dims[2]};
+        if (H5Dset_extent(d, grown) >= 0) {
+            hid_t file_space = H5Dget_space(d);
+            hid_t mem_space = H5Screate_simple(rank, count, NULL);
+            if (file_space >= 0 && mem_space >= 0 &&
+                H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+                H5Dwrite(d, mem_type, mem_space, file_space, H5P_DEFAULT, rows) >= 0)
+                rc = 0;
+            if (mem_space >= 0) H5Sclose(mem_space);
+            if (file_space >= 0) H5Sclose(file_space);
+        }
+        H5Dclose(d);
+    } H5E_END_TRY;
+    return rc;
+}
+
+long long h5_series_rows(hid_t loc, const char *name) {
+    int rank = 0;
+    hsize_t dims[3] = {0, 0, 0};
+    hid_t d = series_open(loc, name, &rank, dims);
+    if (d < 0) return -1;
+    H5Dclose(d);
+    return (long long)dims[0];
+}
+
+int h5_series_set_rows(hid_t loc, const char *name, size_t n_rows) {
+    int rank = 0;
+    hsize_t dims[3] = {0, 0, 0};
+    hid_t d = series_open(loc, name, &rank, dims);
+    if (d < 0) return -1;
+    dims[0] = n_rows;
+    int rc = -1;
+    H5E_BEGIN_TRY { rc = H5Dset_extent(d, dims) >= 0 ? 0 : -1; } H5E_END_TRY;
+    H5Dclose(d);
+    return rc;
+}
+
+int h5_write_f64(hid_t loc, const char *name, const double *data, size_t n) {
+    hsize_t dims[1] = {n};
+    int rc = -1;
+    H5E_BEGIN_TRY {
+        if (H5Lexists(loc, name, H5P_DEFAULT) > 0) H5Ldelete(loc, name, H5P_DEFAULT);
+        hid_t space = H5Screate_simple(1, dims, NULL);
+        hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                             H5P_DEFAULT);
+        if (d >= 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0)
+            rc = 0;
+        if (d >= 0) H5Dclose(d);
+        H5Sclose(space);
+    } H5E_END_TRY;
+    return rc;
+}

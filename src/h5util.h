@@ -38,4 +38,22 @@ hid_t h5_open_readonly_nolock(const char *path);
 int h5_read_f64_nd(hid_t loc, const char *name, int max_rank, double **data, size_t *dims,
                    int *rank);
 
+/* ---- series: datasets that grow along their first axis (run files) ------------------- */
+
+/* Creates an empty dataset `name` of type file_type, rank 1..3, shape [0, tail[0], ...]
+ * (tail holds rank-1 sizes; NULL for rank 1), extendible without limit along axis 0 and
+ * chunked by chunk_rows rows. Returns 0 or -1. */
+int h5_series_create(hid_t loc, const char *name, hid_t file_type, int rank,
+                     const size_t *tail, size_t chunk_rows);
+/* Appends n_rows rows (each the product of the tail sizes, in mem_type) at the end. */
+int h5_series_append(hid_t loc, const char *name, hid_t mem_type, const void *rows,
+                     size_t n_rows);
+/* Number of rows (the extent of axis 0), or -1 when the dataset is missing. */
+long long h5_series_rows(hid_t loc, const char *name);
+/* Cuts (or extends with fill values) the series to n_rows rows. */
+int h5_series_set_rows(hid_t loc, const char *name, size_t n_rows);
+
+/* A contiguous 1-D float64 dataset of n values, replacing any dataset of that name. */
+int h5_write_f64(hid_t loc, const char *name, const double *data, size_t n);
+
 #endif
