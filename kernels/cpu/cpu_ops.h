@@ -35,6 +35,60 @@ float *cpu_scratch(Backend *be, size_t floats);
  * memory (the caller then computes the angles itself). */
 const float *cpu_rope_table(Backend *be, int T, int HS, float theta);
 
+/* 4-lane fp32 vectors (GCC/Clang vector extensions: SSE2 on x86-64 at the Makefile's flags,
+ * NEON elsewhere), for the hand-blocked loops; the compiler does not vectorize loops that
+ * call exp or clamp at -O2. Unaligned loads and stores go through memcpy. */
+typedef float cpu_v4f __attribute__((vector_size(16)));
+typedef int32_t cpu_v4i __attribute__((vector_size(16)));
+
+static inline cpu_v4f cpu_v4f_load(const float *p) {
+    cpu_v4f v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void cpu_v4f_store(float *p, cpu_v4f v) { __builtin_memcpy(p, &v, sizeof v); }
+static inline cpu_v4f cpu_v4f_splat(float x) { return (cpu_v4f){x, x, x, x}; }
+/* a < b ? a : b and a > b ? a : b per lane (b when a is NaN) */
+static inline cpu_v4f cpu_v4f_min(cpu_v4f a, cpu_v4f b) {
+    cpu_v4i m = a < b;
+    return (cpu_v4f)(((cpu_v4i)a & m) | ((cpu_v4i)b & ~m));
+}
+static inline cpu_v4f cpu_v4f_max(cpu_v4f a, cpu_v4f b) {
+    cpu_v4i m = a > b;
+    return (cpu_v4f)(((cpu_v4i)a & m) | ((cpu_v4i)b & ~m));
+}
+static inline float cpu_v4f_hsum(cpu_v4f v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+static inline float cpu_v4f_hmax(cpu_v4f v) {
+    float a = v[0] > v[1] ? v[0] : v[1], b = v[2] > v[3] ? v[2] : v[3];
+    return a > b ? a : b;
+}
+
+/* exp(x) per lane in fp32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to
+ * nearest with the 1.5*2^23 trick), Cephes' degree-6 polynomial for e^r, and 2^n built from
+ * the exponent bits; max relative error 8.3e-8 (1.4 ulp) over [-87, 88]. x is clamped to
+ * [-87, 88] first: below, the result stays at ~1.6e-38 instead of going to 0 (negligible
+ * wherever it is added to or divides something of order 1: softmax, sigmoid); above, it
+ * saturates at ~1.65e38. */
+static inline cpu_v4f cpu_expf4(cpu_v4f x) {
+    x = cpu_v4f_max(x, cpu_v4f_splat(-87.0f));
+    x = cpu_v4f_min(x, cpu_v4f_splat(88.0f));
+    const cpu_v4f magic = cpu_v4f_splat(12582912.0f); /* 1.5 * 2^23 */
+    cpu_v4f n = (x * 1.44269504088896341f + magic) - magic;
+    cpu_v4f r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    cpu_v4f p = cpu_v4f_splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    cpu_v4i two_n = (__builtin_convertvector(n, cpu_v4i) + 127) << 23;
+    return p * (cpu_v4f)two_n;
+}
+/* the same function on one value (loop tails) */
+static inline float cpu_expf(float x) { return cpu_expf4(cpu_v4f_splat(x))[0]; }
+
 /* One line describing the CPU ("<model name>, <n> hardware threads"); used by
  * backend_describe. */
 void cpu_describe(char *out, size_t outlen);
