@@ -102,7 +102,8 @@ test-sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build-san NO_CUDA=1 OPT=-O1 \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-san/run_tests build-san/normbench
-	NB_BIN=build-san/normbench NB_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1 build-san/run_tests
+	NB_BIN=build-san/normbench NB_SANITIZE=1 CK_TIMEOUT_MULTIPLIER=5 ASAN_OPTIONS=detect_leaks=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp build-san/run_tests
 
 test-gpu: deps
 	@if [ -z "$(HAVE_CUDA)" ]; then echo "test-gpu: skipped: no nvcc, CUDA backend not built"; exit 0; fi; \

@@ -206,8 +206,9 @@ START_TEST(checkpoints_store_llama_tensors_under_hugging_face_names) {
     float q[16 * 16], down[16 * 44];
     ck_assert_int_eq(h5_read_f32(f, "model.layers.3.self_attn.q_proj.weight", q, 16, 16), 0);
     ck_assert_int_eq(h5_read_f32(f, "model.layers.0.mlp.down_proj.weight", down, 16, 44), 0);
-    ck_assert_int_eq(h5_read_f32(f, "optimizer/exp_avg/lm_head.weight",
-                                 malloc(256 * 16 * sizeof(float)), 256, 16), 0);
+    float *head_m = malloc(256 * 16 * sizeof(float));
+    ck_assert_int_eq(h5_read_f32(f, "optimizer/exp_avg/lm_head.weight", head_m, 256, 16), 0);
+    free(head_m);
     ck_assert_int_eq(h5_read_f32(f, "model.layers.0.mlp.down_proj.weight", down, 44, 16), -1);
     long long step;
     ck_assert_int_eq(h5_read_attr_int64(f, "step", &step), 0);
