@@ -79,7 +79,7 @@ typedef struct {
     Model *m;
 } Tiny;
 
-static void tiny_setup(Tiny *t, const char *scheme) {
+static void tiny_setup(Tiny *t, const char *scheme, int threads) {
     model_config_default(&t->cfg);
     t->cfg.n_layer = 4, t->cfg.d_model = 16, t->cfg.n_head = 2, t->cfg.d_ff = 22;
     t->cfg.vocab_size = 19, t->cfg.seq_len = 8;
@@ -103,7 +103,7 @@ static void tiny_setup(Tiny *t, const char *scheme) {
         for (size_t j = 0; j < p->numel; j++) pf[p->offset + j] = (float)(shift + test_uniform(&rng, -a, a));
     }
     for (size_t i = 0; i < t->table.total; i++) t->params[i] = pf[i];
-    t->be = backend_create("cpu", 2, err, sizeof err);
+    t->be = backend_create("cpu", threads, err, sizeof err);
     ck_assert_ptr_nonnull(t->be);
     t->m = model_create(t->be, &t->cfg, t->specs, TB, err, sizeof err);
     ck_assert_msg(t->m != NULL, "%s", err);
@@ -194,9 +194,9 @@ static ProbeSet tiny_probe_set(Tiny *t) {
 
 /* ---- probes against the float64 recomputation ------------------------------------------ */
 
-static void check_hidden_probes(const char *scheme) {
+static void check_hidden_probes(const char *scheme, int threads) {
     Tiny t;
-    tiny_setup(&t, scheme);
+    tiny_setup(&t, scheme, threads);
     const int L = 4, N = TB * 8, C = 16, P = L + 1;
     LayerProbe p;
     ck_assert_int_eq(layer_probe_alloc(&p, L), 0);
@@ -253,16 +253,16 @@ static void check_hidden_probes(const char *scheme) {
     tiny_free(&t);
 }
 
-START_TEST(hidden_state_probes_match_a_float64_recomputation_pre_ln) { check_hidden_probes("pre_ln"); }
+START_TEST(hidden_state_probes_match_a_float64_recomputation_pre_ln) { check_hidden_probes("pre_ln", 2); }
 END_TEST
-START_TEST(hidden_state_probes_match_a_float64_recomputation_post_ln) { check_hidden_probes("post_ln"); }
+START_TEST(hidden_state_probes_match_a_float64_recomputation_post_ln) { check_hidden_probes("post_ln", 1); }
 END_TEST
-START_TEST(hidden_state_probes_match_a_float64_recomputation_lns) { check_hidden_probes("lns"); }
+START_TEST(hidden_state_probes_match_a_float64_recomputation_lns) { check_hidden_probes("lns", 1); }
 END_TEST
 
 START_TEST(block_gradient_norms_match_a_float64_sum_over_the_blocks_tensors) {
     Tiny t;
-    tiny_setup(&t, "pre_ln");
+    tiny_setup(&t, "pre_ln", 1);
     model_zero_grad(t.m);
     model_forward(t.m, t.tokens, t.targets, NULL);
     model_backward(t.m, NULL);
@@ -295,7 +295,7 @@ END_TEST
 
 static void check_pruning(const char *scheme) {
     Tiny t;
-    tiny_setup(&t, scheme);
+    tiny_setup(&t, scheme, 1);
     PruneResult pr;
     ck_assert_int_eq(prune_result_alloc(&pr, 4), 0);
     ProbeSet ps = tiny_probe_set(&t);
@@ -329,7 +329,7 @@ END_TEST
 
 START_TEST(probes_reject_batches_of_another_shape) {
     Tiny t;
-    tiny_setup(&t, "pre_ln");
+    tiny_setup(&t, "pre_ln", 1);
     LayerProbe p;
     PruneResult pr;
     ck_assert_int_eq(layer_probe_alloc(&p, 4), 0);
@@ -384,8 +384,8 @@ START_TEST(the_probe_set_is_the_first_validation_batches) {
 }
 END_TEST
 
-/* An observer that runs the probes of DESIGN.md section 4 (gradient norms, hidden states,
- * a pruning sweep) after EVERY step and at every evaluation, and keeps the final weights. */
+/* An observer that runs the probes of DESIGN.md section 4 (gradient norms and hidden states)
+ * after EVERY step, the pruning sweep at every evaluation, and keeps the final weights. */
 typedef struct {
     int probe;               /* 0: only keep the weights */
     ProbeSet ps;
@@ -411,7 +411,6 @@ static int pe_step(void *ctx, Model *m, const TrainStepInfo *info, char *err, si
     (void)info;
     metrics_grad_norms(m, 1.0, &pe->lp);
     if (metrics_hidden_probes(m, &pe->ps, &pe->lp, err, errlen) != 0) return -1;
-    if (metrics_prune(m, &pe->ps, &pe->pr, err, errlen) != 0) return -1;
     pe->probes_run++;
     return 0;
 }
@@ -419,7 +418,7 @@ static int pe_step(void *ctx, Model *m, const TrainStepInfo *info, char *err, si
 static int pe_eval(void *ctx, Model *m, int step, double loss, char *err, size_t errlen) {
     (void)step, (void)loss;
     ProbeEverything *pe = ctx;
-    return pe->probe ? metrics_hidden_probes(m, &pe->ps, &pe->lp, err, errlen) : 0;
+    return pe->probe ? metrics_prune(m, &pe->ps, &pe->pr, err, errlen) : 0;
 }
 
 static int pe_end(void *ctx, Model *m, RunStatus status, int step, char *err, size_t errlen) {
@@ -430,13 +429,15 @@ static int pe_end(void *ctx, Model *m, RunStatus status, int step, char *err, si
 }
 
 static float *train_tiny(int probe, size_t *n, int *probes_run) {
-    const char *sets[] = {"train.steps=12", "eval.every=4", "metrics.every=0"};
+    const char *sets[] = {"train.steps=10", "eval.every=4", "metrics.every=0"};
     NbConfig cfg;
     load_tiny(&cfg, sets, 3);
     Dataset ds = {0};
     char err[1024];
     ck_assert_msg(train_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
-    Backend *be = backend_create("cpu", 2, err, sizeof err);
+    /* one thread: immune to busy-waiting OpenMP barriers on a loaded machine (the probes'
+     * parallel loops run on two threads in the float64 comparison of pre_ln) */
+    Backend *be = backend_create("cpu", 1, err, sizeof err);
     ProbeEverything pe = {.probe = probe};
     ck_assert_int_eq(probe_set_from_val(&pe.ps, &ds, 2, cfg.train.batch, err, sizeof err), 0);
     ck_assert_int_eq(layer_probe_alloc(&pe.lp, cfg.model.n_layer), 0);
@@ -463,7 +464,7 @@ START_TEST(probing_after_every_step_leaves_training_bitwise_unchanged) {
     int r1 = 0, r2 = 0;
     float *plain = train_tiny(0, &n1, &r1), *probed = train_tiny(1, &n2, &r2);
     ck_assert_int_eq(r1, 0);
-    ck_assert_int_eq(r2, 12); /* probes and a pruning sweep really ran after every step */
+    ck_assert_int_eq(r2, 10); /* the probes really ran after every step */
     ck_assert_uint_eq(n1, n2);
     ck_assert_int_eq(memcmp(plain, probed, n1 * sizeof(float)), 0);
     free(plain), free(probed);
