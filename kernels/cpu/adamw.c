@@ -16,7 +16,7 @@ void cpu_adamw_update(Backend *be, float *master, void *compute, const float *gr
                 wd = args->weight_decay, grad_scale = args->grad_scale;
     const float bc1 = (float)(1.0 - pow((double)b1, args->step));
     const float bc2 = (float)(1.0 - pow((double)b2, args->step));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 8192)
     for (size_t i = 0; i < n; i++) {
         float g = grad_scale * grad[i];
         float mi = b1 * m[i] + (1.0f - b1) * g;

@@ -45,7 +45,7 @@ static void attention_forward_direct(Backend *be, void *out, void *saved, const 
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int rows = B * NH * T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (int row = 0; row < rows; row++) {
         int t = row % T, bh = row / T, h = bh % NH, b = bh / NH;
         const float *qt = Q + ((size_t)b * T + t) * C + (size_t)h * HS;
@@ -88,7 +88,7 @@ static void attention_backward_direct(Backend *be, void *dq, void *dk, void *dv,
     (void)be;
     /* the fallback when no scratch can be had: dP is recomputed (same values, same order) */
     float *scratch = NULL;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
         float *dp = scratch ? scratch + (size_t)omp_get_thread_num() * T : NULL;
@@ -223,7 +223,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
         float *kt = scratch + (size_t)omp_get_thread_num() * per_thread; /* [HS, Tp] */
@@ -261,7 +261,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
         float *vt = scratch + (size_t)omp_get_thread_num() * per_thread; /* [HS, Tp] */

@@ -2,9 +2,12 @@
  *
  * Every op here implements the matching BackendOps entry of kernels/backend.h in plain C11
  * fp32 (activations are fp32 on the CPU, so every `void *` act buffer is a float array).
- * Parallelism: OpenMP `parallel for schedule(static)` over independent rows / columns /
- * (batch, head) pairs, never atomics or cross-thread reductions, so that for a fixed thread
- * count every op is bitwise reproducible. GEMMs go through OpenBLAS cblas_sgemm.
+ * Parallelism: OpenMP `parallel for` over independent rows / columns / (batch, head) pairs,
+ * never atomics or cross-thread reductions, so that for a fixed thread count every op is
+ * bitwise reproducible. Scheduling is dynamic in chunks: what an iteration computes never
+ * depends on which thread runs it, and on a shared machine a thread that loses its core
+ * would otherwise hold up every barrier for a whole time slice (static schedules ran 2
+ * threads at 1/10 of 1 thread's speed beside another busy process). GEMMs go through OpenBLAS cblas_sgemm.
  */
 #ifndef NORMBENCH_CPU_OPS_H
 #define NORMBENCH_CPU_OPS_H

@@ -13,7 +13,7 @@ void cpu_crossentropy(Backend *be, float *losses, void *dlogits, const void *log
     (void)be;
     const float *x = logits;
     float *dx = dlogits;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16)
     for (int n = 0; n < N; n++) {
         const float *row = x + (size_t)n * V;
         float maxv = -INFINITY;

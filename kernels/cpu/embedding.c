@@ -12,7 +12,7 @@ void cpu_embedding_forward(Backend *be, void *out, const int32_t *tokens, const 
     (void)be;
     float *o = out;
     const float *tab = table;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 64)
     for (int n = 0; n < N; n++)
         memcpy(o + (size_t)n * C, tab + (size_t)tokens[n] * C, (size_t)C * sizeof(float));
 }
@@ -25,7 +25,7 @@ void cpu_embedding_backward(Backend *be, float *dtable, const void *dout,
     (void)be;
     const float *g = dout;
     int blocks = (C + EMBED_COL_BLOCK - 1) / EMBED_COL_BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < blocks; blk++) {
         int c0 = blk * EMBED_COL_BLOCK;
         int c1 = c0 + EMBED_COL_BLOCK < C ? c0 + EMBED_COL_BLOCK : C;

@@ -27,7 +27,7 @@ void cpu_norm_forward(Backend *be, NormKind kind, void *out, float *mean, float 
     float *o = out;
     const float *x = inp, *w = weight, *b = bias;
     const int layer = kind == NORM_LAYER;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 32)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C;
         float *orow = o + (size_t)n * C;
@@ -72,7 +72,7 @@ void cpu_norm_backward(Backend *be, NormKind kind, void *dinp, float *dweight, f
     const int layer = kind == NORM_LAYER;
 
     /* input gradient: rows are independent */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 32)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * C, *gr = g + (size_t)n * C;
         float *dxr = dx + (size_t)n * C;
@@ -95,7 +95,7 @@ void cpu_norm_backward(Backend *be, NormKind kind, void *dinp, float *dweight, f
     /* weight and bias gradients: reductions over rows, split over column blocks so that
      * each column is summed by one thread in row order */
     int blocks = (C + NORM_COL_BLOCK - 1) / NORM_COL_BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int blk = 0; blk < blocks; blk++) {
         int c0 = blk * NORM_COL_BLOCK;
         int c1 = c0 + NORM_COL_BLOCK < C ? c0 + NORM_COL_BLOCK : C;

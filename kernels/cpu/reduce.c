@@ -16,7 +16,7 @@ static size_t chunk_begin(size_t n, size_t c) {
 double cpu_sumsq_f32(Backend *be, const float *x, size_t n) {
     (void)be;
     double partial[SUMSQ_CHUNKS];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int c = 0; c < SUMSQ_CHUNKS; c++) {
         size_t lo = chunk_begin(n, (size_t)c), hi = chunk_begin(n, (size_t)c + 1);
         double s = 0.0;

@@ -8,7 +8,7 @@ void cpu_residual_forward(Backend *be, void *out, const void *x, float scale, co
     (void)be;
     float *o = out;
     const float *xs = x, *fs = f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 8192)
     for (size_t i = 0; i < n; i++) o[i] = scale * xs[i] + fs[i];
 }
 
@@ -17,6 +17,6 @@ void cpu_scaled_add(Backend *be, void *dst, const void *src, float scale, size_t
     (void)be;
     float *d = dst;
     const float *s = src;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 8192)
     for (size_t i = 0; i < n; i++) d[i] += scale * s[i];
 }

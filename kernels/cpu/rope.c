@@ -46,7 +46,7 @@ static void rope_apply(float *o, const float *x, const float *cs, int B, int T, 
                        int backward) {
     const int half = HS / 2;
     const int BT = B * T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 64)
     for (int bt = 0; bt < BT; bt++) {
         const float *c = cs + (size_t)(bt % T) * HS, *s = c + half;
         for (int h = 0; h < NH; h++) {
@@ -85,7 +85,7 @@ void cpu_rope_forward(Backend *be, void *out, const void *inp, int B, int T, int
     /* out of memory for the table: the angles per element */
     const int half = HS / 2;
     const int BT = B * T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 64)
     for (int bt = 0; bt < BT; bt++) {
         int t = bt % T;
         for (int i = 0; i < half; i++) {
@@ -113,7 +113,7 @@ void cpu_rope_backward(Backend *be, void *dinp, const void *dout, int B, int T, 
     }
     const int half = HS / 2;
     const int BT = B * T;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 64)
     for (int bt = 0; bt < BT; bt++) {
         int t = bt % T;
         for (int i = 0; i < half; i++) {

@@ -13,7 +13,7 @@ void cpu_swiglu_forward(Backend *be, void *out, const void *gate, const void *up
     float *o = out;
     const float *g = gate, *u = up;
     const size_t n4 = n / 4 * 4;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 2048)
     for (size_t i = 0; i < n4; i += 4)
         cpu_v4f_store(o + i, swiglu4(cpu_v4f_load(g + i), cpu_v4f_load(u + i)));
     for (size_t i = n4; i < n; i++) o[i] = swiglu4(cpu_v4f_splat(g[i]), cpu_v4f_splat(u[i]))[0];
@@ -34,7 +34,7 @@ void cpu_swiglu_backward(Backend *be, void *dgate, void *dup, const void *dout,
     float *dg = dgate, *du = dup;
     const float *d = dout, *g = gate, *u = up;
     const size_t n4 = n / 4 * 4;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 2048)
     for (size_t i = 0; i < n4; i += 4) {
         cpu_v4f dgv = cpu_v4f_load(dg + i), duv = cpu_v4f_load(du + i);
         swiglu_bwd4(cpu_v4f_load(d + i), cpu_v4f_load(g + i), cpu_v4f_load(u + i), &dgv, &duv);
