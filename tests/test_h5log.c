@@ -31,21 +31,18 @@
 #include "metrics.h"
 #include "schemes.h"
 #include "sha256.h"
+#include "testutil.h"
 #include "train.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 static char *temp_dir(void) {
-    char *dir = strdup("/tmp/nbh5log-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char *dir = test_temp_dir("nbh5log");
+    ck_assert_ptr_nonnull(dir);
     return dir;
 }
 
-static void remove_tree(const char *dir) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void remove_tree(const char *dir) { ck_assert_int_eq(test_remove_tree(dir), 0); }
 
 static void load_tiny(NbConfig *cfg, const char *const *sets, int n) {
     char err[1024];
@@ -452,12 +449,6 @@ static char *export_text(const char *path, const char *what, long step) {
     return buf;
 }
 
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
 START_TEST(a_finished_run_records_every_series_probe_and_the_pruning_sweep) {
     char *dir = temp_dir();
     char path[300], err[1024];
@@ -511,7 +502,7 @@ START_TEST(a_finished_run_records_every_series_probe_and_the_pruning_sweep) {
         char *text = export_text(path, tables[i].what, tables[i].step);
         ck_assert_msg(strncmp(text, tables[i].header, strlen(tables[i].header)) == 0, "%s: %s",
                       tables[i].what, text);
-        ck_assert_int_eq(count_lines(text), tables[i].lines);
+        ck_assert_int_eq(test_count_lines(text), tables[i].lines);
         free(text);
     }
     char *text = export_text(path, "angular", 10);
@@ -628,7 +619,7 @@ START_TEST(a_run_killed_with_sigkill_leaves_a_readable_file_with_its_probes) {
     H5Fclose(f);
     free(ls), free(es), free(var), free(ts);
     char *text = export_text(path, "variance", EXPORT_LAST_STEP);
-    ck_assert_int_eq(count_lines(text), 6);
+    ck_assert_int_eq(test_count_lines(text), 6);
     free(text);
     remove_tree(dir);
     free(dir);

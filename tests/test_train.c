@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "h5util.h"
+#include "testutil.h"
 #include "train.h"
 
 static const char *tiny_path = "configs/tiny/tiny.yaml";
@@ -23,16 +24,12 @@ static void load_tiny(NbConfig *cfg, const char *const *sets, int n_sets) {
 }
 
 static char *temp_dir(void) {
-    char *dir = strdup("/tmp/nbtrain-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char *dir = test_temp_dir("nbtrain");
+    ck_assert_ptr_nonnull(dir);
     return dir;
 }
 
-static void remove_tree(const char *dir) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void remove_tree(const char *dir) { ck_assert_int_eq(test_remove_tree(dir), 0); }
 
 /* ---- schedule ------------------------------------------------------------------------- */
 
@@ -249,12 +246,6 @@ static Cli run_cli(const char *args) {
     return r;
 }
 
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
 START_TEST(config_errors_give_one_line_naming_file_line_key_and_exit_2) {
     char *dir = temp_dir();
     char path[300], args[700];
@@ -272,7 +263,7 @@ START_TEST(config_errors_give_one_line_naming_file_line_key_and_exit_2) {
         snprintf(args, sizeof args, "train %s --set output.dir=%s", path, dir);
         Cli r = run_cli(args);
         ck_assert_int_eq(r.code, 2);
-        ck_assert_int_eq(count_lines(r.err), 1);
+        ck_assert_int_eq(test_count_lines(r.err), 1);
         ck_assert_msg(strstr(r.err, cases[i].needle) && strstr(r.err, path),
                       "case %zu: stderr was: %s", i, r.err);
     }
@@ -312,7 +303,7 @@ START_TEST(train_then_eval_through_the_cli) {
     snprintf(args, sizeof args, "eval %s/tiny/missing.ckpt.h5", dir);
     r = run_cli(args);
     ck_assert_int_eq(r.code, 2);
-    ck_assert_int_eq(count_lines(r.err), 1);
+    ck_assert_int_eq(test_count_lines(r.err), 1);
     remove_tree(dir);
     free(dir);
 }
@@ -336,7 +327,7 @@ START_TEST(an_unwritable_output_directory_fails_cleanly) {
     snprintf(args, sizeof args, "train %s --set output.dir=/proc/normbench-nope --quiet", tiny_path);
     Cli r = run_cli(args);
     ck_assert_int_eq(r.code, 1);
-    ck_assert_int_eq(count_lines(r.err), 1);
+    ck_assert_int_eq(test_count_lines(r.err), 1);
     ck_assert_ptr_nonnull(strstr(r.err, "/proc/normbench-nope"));
 }
 END_TEST

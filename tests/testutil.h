@@ -6,6 +6,10 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* splitmix64: small, seedable, good enough for test inputs */
 static inline uint64_t test_rng_next(uint64_t *state) {
@@ -30,6 +34,32 @@ static inline double test_max_rel_err_f(const float *a, const double *ref, size_
     for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
     for (size_t i = 0; i < n; i++) err = fmax(err, fabs((double)a[i] - ref[i]));
     return err / scale;
+}
+
+/* A fresh directory /tmp/<prefix>-XXXXXX (malloc'ed; NULL on failure). */
+static inline char *test_temp_dir(const char *prefix) {
+    size_t n = strlen(prefix) + 16;
+    char *dir = malloc(n);
+    if (!dir) return NULL;
+    snprintf(dir, n, "/tmp/%s-XXXXXX", prefix);
+    if (!mkdtemp(dir)) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+/* rm -rf dir; 0 on success */
+static inline int test_remove_tree(const char *dir) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd);
+}
+
+static inline int test_count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
 }
 
 #endif
