@@ -48,7 +48,7 @@ TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS))
 GPU_TEST_SRCS := $(wildcard tests/gpu/*.c)
 GPU_TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(GPU_TEST_SRCS))
 
-.PHONY: all deps test test-sanitize test-gpu demo bench clean
+.PHONY: all deps test test-sanitize test-gpu demo bench clean tables-small tables-gpu
 .DEFAULT_GOAL := all
 
 all: deps
@@ -58,6 +58,7 @@ all: deps
 deps:
 	@pkg-config --exists $(PKGS) 2>/dev/null && [ -n "$$(ls /usr/include/*/cblas.h /usr/include/cblas.h 2>/dev/null)" ] \
 	  && command -v gnuplot >/dev/null && command -v h5dump >/dev/null \
+	  && command -v spm_encode >/dev/null && command -v jq >/dev/null \
 	  || bash scripts/install-deps
 
 $(BUILD)/libnormbench.a: $(LIB_OBJS) $(CUDA_OBJS)
@@ -117,6 +118,30 @@ demo: all
 	$(BUILD)/normbench sweep configs/demo/demo.yaml -j $(JOBS)
 	$(BUILD)/normbench report runs/demo
 	@echo "demo: summary in runs/demo/report/summary.md, plots in runs/demo/report/*.png"
+
+# The papers' table at CPU scale (configs/tables-small, docs/tables.md): Brown corpus through
+# the vendored SentencePiece model, three sizes x five schemes x three seeds, resumable.
+# QUICK=1: one size, one seed.
+TABLES_SMALL_DATA  := runs/tables-small/data
+TABLES_SMALL_SIZES := $(if $(QUICK),l12d64,l12d64 l24d64 l24d80)
+tables-small: all
+	@if [ ! -s $(TABLES_SMALL_DATA)/val.bin ]; then \
+	  mkdir -p $(TABLES_SMALL_DATA) && \
+	  zcat data/brown.txt.gz | sed -n '1,475p' > $(TABLES_SMALL_DATA)/brown-train.txt && \
+	  zcat data/brown.txt.gz | sed -n '476,$$p' > $(TABLES_SMALL_DATA)/brown-val.txt && \
+	  scripts/prepare-c4 --text --spm data/brown-spm2048.model --out $(TABLES_SMALL_DATA) \
+	    --val $(TABLES_SMALL_DATA)/brown-val.txt $(TABLES_SMALL_DATA)/brown-train.txt; fi
+	@for s in $(TABLES_SMALL_SIZES); do \
+	  $(BUILD)/normbench sweep configs/tables-small/$$s.yaml -j $(JOBS) $(if $(QUICK),--set seed=1); \
+	  rc=$$?; [ $$rc -le 1 ] || exit $$rc; done
+	$(BUILD)/normbench tables runs/tables-small
+
+# One column of a paper's table on the CUDA backend (SIZE=130m, PAPER=cod|mixln); prints the
+# estimated wall time first. ESTIMATE=1 stops after the estimate.
+PAPER ?= cod
+tables-gpu: all
+	@[ -n "$(HAVE_CUDA)" ] || { echo "tables-gpu: the CUDA backend is not built (no nvcc found)"; exit 2; }
+	bash scripts/tables-gpu --bin $(BUILD)/normbench --paper $(PAPER) $(if $(ESTIMATE),--estimate-only) $(SIZE)
 
 clean:
 	rm -rf build build-san

@@ -22,6 +22,7 @@
 #include "report.h"
 #include "schemes.h"
 #include "sweep.h"
+#include "tables.h"
 #include "train.h"
 
 #define EXIT_RUN_FAILED 1
@@ -52,7 +53,7 @@ typedef struct {
     int n_sets;
     int resume, quiet, stop_after, jobs;
     long step;
-    const char *data, *out, *what;
+    const char *data, *out, *what, *paper, *format;
 } Args;
 
 /* 1 when `arg` is one of the space-separated words of `allowed` */
@@ -71,7 +72,8 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
         const char *arg = argv[i];
         int takes_value = !strcmp(arg, "--set") || !strcmp(arg, "--data") || !strcmp(arg, "-o") ||
                           !strcmp(arg, "--stop-after") || !strcmp(arg, "-j") ||
-                          !strcmp(arg, "--what") || !strcmp(arg, "--step");
+                          !strcmp(arg, "--what") || !strcmp(arg, "--step") ||
+                          !strcmp(arg, "--paper") || !strcmp(arg, "--format");
         if (arg[0] == '-' && !option_allowed(allowed, arg)) return usage_error(cmd, "unknown option %s", arg);
         if (takes_value && i + 1 >= argc) return usage_error(cmd, "%s needs a value", arg);
         if (!strcmp(arg, "--set")) {
@@ -81,6 +83,8 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
         else if (!strcmp(arg, "-o")) a->out = argv[++i];
         else if (!strcmp(arg, "--stop-after")) a->stop_after = atoi(argv[++i]);
         else if (!strcmp(arg, "--what")) a->what = argv[++i];
+        else if (!strcmp(arg, "--paper")) a->paper = argv[++i];
+        else if (!strcmp(arg, "--format")) a->format = argv[++i];
         else if (!strcmp(arg, "--step")) {
             const char *v = argv[++i];
             a->step = !strcmp(v, "all") ? EXPORT_ALL_STEPS : strtol(v, NULL, 10);
@@ -225,6 +229,20 @@ static int cmd_export(const Command *cmd, int argc, char **argv) {
     char err[1024];
     if (export_run(a.pos[0], a.what ? a.what : "eval", a.step, stdout, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_tables(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "--paper --format", &a);
+    if (rc) return rc;
+    if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one RUNS_DIR");
+    char err[1024];
+    TablesOptions opt = {.paper = a.paper, .format = a.format ? a.format : "md", .log = stderr};
+    if (tables_print(a.pos[0], &opt, stdout, err, sizeof err) != TABLES_OK) {
+        fprintf(stderr, "normbench tables: %s\n", err);
         return EXIT_USAGE;
     }
     return 0;
@@ -417,6 +435,8 @@ static const Command commands[] = {
      "validation loss and perplexity of a checkpoint (FILE: a .bin shard or a text corpus)"},
     {"tokenize", cmd_tokenize, "normbench tokenize TEXT -o OUT.bin",
      "byte-level tokens of a text file (plain or .gz) into an llm.c .bin shard"},
+    {"tables", cmd_tables, "normbench tables RUNS_DIR [--paper cod|mixln] [--format md|tsv|tex]",
+     "the papers' perplexity tables (schemes x sizes) from the run files under RUNS_DIR"},
     {"info", cmd_info, "normbench info", "backends, devices, BLAS and threads"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -5,7 +5,7 @@
  * configs' shapes, recipes and parameter counts; and scripts/prepare-c4 end to end (a
  * SentencePiece model trained here with spm_train on the Brown corpus, a synthetic C4-style
  * json.gz, token ids round-tripped through shard_read) and on every bad input; and the
- * wall-time estimate of `make tables-gpu` (configs/paper/tables-gpu) on a CPU-sized model.
+ * wall-time estimate of `make tables-gpu` (scripts/tables-gpu) on a CPU-sized model.
  * Runs from the repository root (reads data/, configs/, scripts/; NB_BIN: the binary). */
 #include <check.h>
 #include <errno.h>
@@ -745,7 +745,7 @@ END_TEST
 
 /* ---- make tables-gpu's estimate ------------------------------------------------------------ */
 
-/* configs/paper/tables-gpu --estimate-only on the 130m config shrunk to a CPU-sized model (the
+/* scripts/tables-gpu --estimate-only on the 130m config shrunk to a CPU-sized model (the
  * same script a GPU runs; only --set differs): token budget, FLOPs and an estimate from a
  * measured probe; a missing shard is one line and exit 2. */
 START_TEST(test_tables_gpu_estimate) {
@@ -766,7 +766,7 @@ START_TEST(test_tables_gpu_estimate) {
              "--set model.vocab_size=2048 --set model.seq_len=32 --set train.batch=2 "
              "--set train.grad_accum=2 --set eval.batches=2 --set data.train=%s/train.bin "
              "--set data.val=%s/val.bin", dir, dir);
-    snprintf(cmd, sizeof cmd, "bash configs/paper/tables-gpu --bin %s --estimate-only "
+    snprintf(cmd, sizeof cmd, "bash scripts/tables-gpu --bin %s --estimate-only "
              "--probe-steps 8 130m %s >%s/out 2>%s/err", bin, sets, dir, dir);
     ck_assert_int_eq(run_status(cmd), 0);
     snprintf(path, sizeof path, "%s/out", dir);
@@ -779,7 +779,7 @@ START_TEST(test_tables_gpu_estimate) {
     assert_contains(out, "h for the column (5 runs, one at a time)\n");
     free(out);
     /* no shards: one line, exit 2 */
-    snprintf(cmd, sizeof cmd, "bash configs/paper/tables-gpu --bin %s --estimate-only 130m "
+    snprintf(cmd, sizeof cmd, "bash scripts/tables-gpu --bin %s --estimate-only 130m "
              "--set data.train=%s/none.bin >/dev/null 2>%s/err", bin, dir, dir);
     ck_assert_int_eq(run_status(cmd), 2);
     snprintf(path, sizeof path, "%s/err", dir);
