@@ -86,6 +86,60 @@ extern "C" void cuda_describe(char *out, size_t outlen) {
              (drv % 1000) / 10, n > 1 ? " (device 0 of several)" : "");
 }
 
+/* ---- peak dense bf16 rate (for MFU) --------------------------------------------------------
+ * Backend.peak_flops is the device's dense (no 2:4 sparsity) bf16 tensor-core rate with fp32
+ * accumulation, the compute type of every GEMM here. Known parts come from the vendor's
+ * datasheets, matched by compute capability, SM count and name; the SXM H100 and the H200
+ * share the same chip and clocks (132 SMs at the 1830 MHz the datasheet rates them at):
+ *   H100 SXM5 / H200 / GH200   sm_90, 132 SMs   989.4 TFLOP/s
+ *   H100 NVL                   sm_90, 132 SMs   835   TFLOP/s (lower power limit)
+ *   H100 PCIe                  sm_90, 114 SMs   756   TFLOP/s
+ *   A100 (SXM4 and PCIe)       sm_80, 108 SMs   312   TFLOP/s
+ *   L40S                       sm_89, 142 SMs   362   TFLOP/s
+ * Anything else is estimated as SMs x max SM clock x dense bf16 FLOPs per SM per clock of its
+ * architecture, read off the same datasheets (FLOPs = 2 x FMAs):
+ *   sm_80 2048 (A100: 108 x 1410 MHz x 2048 = 312e12)
+ *   sm_86, sm_87, sm_89  1024 (A40: 84 x 1740 MHz x 1024 = 150e12; L40S 142 x 2520 x 1024 =
+ *        366e12 vs 362 rated; GeForce parts run fp32-accumulate at half this, so the estimate
+ *        is their upper bound)
+ *   sm_90 4096 (H100 SXM5 at 1830 MHz: 989e12)
+ *   sm_100, sm_103 8192 (B200: 148 SMs at ~1.9 GHz, ~2.25e15 rated)
+ * cudaDevAttrClockRate is the maximum boost clock, above the clock the datasheets rate
+ * tensor throughput at (H100 SXM5: 1980 vs 1830 MHz), so an estimate is an upper bound on the
+ * peak and an MFU computed from it a lower bound. Architectures before sm_80 have no bf16
+ * tensor cores, and unknown newer ones no table entry: 0 (unknown). */
+static double cu_peak_bf16_flops(const cudaDeviceProp *p, int device) {
+    static const struct {
+        int major, minor, sms;
+        const char *name; /* substring of cudaDeviceProp.name; NULL: any */
+        double flops;
+    } known[] = {
+        {9, 0, 132, "H100 NVL", 835e12},
+        {9, 0, 132, NULL, 989.4e12}, /* H100 SXM5, H200, GH200 */
+        {9, 0, 114, NULL, 756e12},   /* H100 PCIe */
+        {8, 0, 108, NULL, 312e12},   /* A100 */
+        {8, 9, 142, NULL, 362e12},   /* L40S */
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (known[i].major == p->major && known[i].minor == p->minor &&
+            known[i].sms == p->multiProcessorCount &&
+            (!known[i].name || strstr(p->name, known[i].name)))
+            return known[i].flops;
+    int per_sm_clock = 0; /* dense bf16 FLOPs per SM per clock */
+    switch (p->major) {
+    case 8: per_sm_clock = p->minor == 0 ? 2048 : 1024; break;
+    case 9: per_sm_clock = 4096; break;
+    case 10: per_sm_clock = 8192; break;
+    default: per_sm_clock = 0; break;
+    }
+    int khz = 0;
+    if (cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0.0;
+    }
+    return (double)p->multiProcessorCount * (double)khz * 1e3 * (double)per_sm_clock;
+}
+
 extern "C" Backend *cuda_backend_create(int threads, char *err, size_t errlen) {
     (void)threads; /* host threads do not matter: all work is on the device */
     if (cuda_device_count() <= 0) {
@@ -135,10 +189,14 @@ extern "C" Backend *cuda_backend_create(int threads, char *err, size_t errlen) {
     be->impl = st;
     {
         cudaDeviceProp p;
-        if (cudaGetDeviceProperties(&p, st->device) == cudaSuccess)
+        if (cudaGetDeviceProperties(&p, st->device) == cudaSuccess) {
             snprintf(be->device, sizeof be->device, "%.100s (sm_%d%d)", p.name, p.major, p.minor);
-        else
+            be->peak_flops = cu_peak_bf16_flops(&p, st->device);
+        } else {
+            (void)cudaGetLastError();
             snprintf(be->device, sizeof be->device, "CUDA device %d", st->device);
+            be->peak_flops = 0.0; /* unknown */
+        }
     }
     return be;
 

@@ -1,5 +1,6 @@
 /* test_gpu.c — every CUDA op against its CPU twin (kernels/cpu), on fresh random inputs and
- * several shapes, awkward ones (not multiples of 8) included.
+ * several shapes, awkward ones (not multiples of 8) included; and the runner of all GPU
+ * suites (this one, then test_gpu_model.c's whole-model steps and runs).
  *
  * Method (METHOD.md): inputs are drawn at random and rounded to bf16 on the host, so both
  * backends see identical values (the CPU in fp32, the GPU in bf16). Outputs that an op
@@ -32,6 +33,7 @@
 
 #include "../testutil.h"
 #include "backend.h"
+#include "gpu_tests.h"
 
 #define BUDGET_EXACT 0.0
 #define BUDGET_F32 1e-5
@@ -39,11 +41,11 @@
 #define BUDGET_BF16 1e-2
 #define BUDGET_ATTN 2e-2
 
-int gpu_tests_run(void);
-
 static Backend *cpu, *gpu;
 static uint64_t rng = 0x6e6f726d62656e63ull; /* fresh draws across tests from one stream */
 static int n_checks;                         /* comparisons made: never pass silently */
+
+void gpu_note_check(void) { n_checks++; }
 
 /* ---- host helpers -------------------------------------------------------------------- */
 static float round_bf16(float f) {
@@ -716,8 +718,10 @@ int gpu_tests_run(void) {
         backend_destroy(cpu);
         return 1;
     }
-    printf("CPU: %s\nCUDA backend: %s\n", cpu->device, gpu->device);
+    printf("CPU: %s\nCUDA backend: %s, peak dense bf16 %.1f TFLOP/s%s\n", cpu->device,
+           gpu->device, gpu->peak_flops / 1e12, gpu->peak_flops > 0 ? "" : " (unknown)");
     SRunner *sr = srunner_create(gpu_suite());
+    srunner_add_suite(sr, gpu_model_suite());
     /* no fork: the CUDA context is created in this process and must not cross a fork */
     srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
