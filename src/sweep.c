@@ -2,6 +2,7 @@
 #include "sweep.h"
 
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,10 +122,12 @@ done:
 
 static void print_result(const NbConfig *cfg, const SweepRun *sr, const TrainResult *res) {
     printf("%-9s seed %-4llu %-9s %6d steps  train loss %.4f  val loss %.4f  val ppl %9.3f  "
-           "%7.0f tokens/s\n",
+           "%7.0f tokens/s",
            cfg->schemes[sr->scheme_index]->name, (unsigned long long)cfg->seeds[sr->seed_index],
            run_status_name(res->status), res->steps_done, res->final_train_loss, res->val_loss,
            res->val_ppl, res->tokens_per_s);
+    if (isfinite(res->mfu)) printf("  MFU %.1f%%", 100.0 * res->mfu);
+    printf("\n");
     fflush(stdout);
 }
 

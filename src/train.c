@@ -216,6 +216,8 @@ int train_run(const NbConfig *run, Backend *be, Dataset *ds, const TrainOptions 
     res->initial_loss = initial_loss;
     res->seconds = now_seconds() - t_begin;
     res->tokens_per_s = res->seconds > 0 ? tokens_per_step * (step - start_step) / res->seconds : 0;
+    res->mfu = be->peak_flops > 0 ? model_flops_per_token(mc) * res->tokens_per_s / be->peak_flops
+                                  : NAN;
     if (status == RUN_DIVERGED) res->final_train_loss = loss;
     if (OBSERVE(opt, on_end, m, status, step, err, errlen) != 0) {
         res->status = RUN_FAILED;

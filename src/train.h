@@ -66,6 +66,7 @@ typedef struct {
     double final_train_loss;
     double val_loss, val_ppl; /* last evaluation (NaN when none) */
     double tokens_per_s;      /* mean over the steps of this invocation */
+    double mfu;               /* model FLOPs utilisation against be->peak_flops (NaN: unknown) */
     double seconds;
 } TrainResult;
 
