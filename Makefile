@@ -48,7 +48,7 @@ TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS))
 GPU_TEST_SRCS := $(wildcard tests/gpu/*.c)
 GPU_TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(GPU_TEST_SRCS))
 
-.PHONY: all deps test test-sanitize test-gpu demo bench clean tables-small tables-gpu
+.PHONY: all deps test test-sanitize test-gpu demo bench bench-torch clean tables-small tables-gpu
 .DEFAULT_GOAL := all
 
 all: deps
@@ -118,6 +118,23 @@ demo: all
 	$(BUILD)/normbench sweep configs/demo/demo.yaml -j $(JOBS)
 	$(BUILD)/normbench report runs/demo
 	@echo "demo: summary in runs/demo/report/summary.md, plots in runs/demo/report/*.png"
+
+# Throughput: per-op figures, training tokens/s, MFU and memory for each backend present,
+# appended to bench/results/<device>.tsv (bench/README.md; bench/compare for A/B).
+BENCH_ARGS ?=
+bench: all
+	$(BUILD)/normbench bench $(BENCH_ARGS)
+
+# normbench vs PyTorch (Debian's python3-torch) on the same model and weights: loss and
+# gradients checked, then tokens/s side by side at the same thread count.
+TORCH_THREADS ?= 2
+bench-torch: all
+	@/usr/bin/python3 -c 'import torch, h5py' 2>/dev/null || bash scripts/install-deps --torch
+	/usr/bin/python3 bench/torch_reference.py --bin $(BUILD)/normbench --threads $(TORCH_THREADS)
+	/usr/bin/python3 bench/torch_reference.py --bin $(BUILD)/normbench --threads $(TORCH_THREADS) --schemes pre_ln --steps 2 \
+	  --set model.d_model=128 --set model.d_ff=344 --set model.seq_len=128 --set train.batch=16
+	/usr/bin/python3 bench/torch_reference.py --bin $(BUILD)/normbench --threads $(TORCH_THREADS) --schemes pre_ln --steps 2 \
+	  --set model.d_model=512 --set model.n_head=8 --set model.d_ff=1368 --set model.seq_len=256 --set train.batch=8
 
 # The papers' table at CPU scale (configs/tables-small, docs/tables.md): Brown corpus through
 # the vendored SentencePiece model, three sizes x five schemes x three seeds, resumable.

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "bench.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "data.h"
@@ -248,6 +249,11 @@ static int cmd_tables(const Command *cmd, int argc, char **argv) {
     return 0;
 }
 
+static int cmd_bench(const Command *cmd, int argc, char **argv) {
+    (void)cmd;
+    return bench_main(argc, argv); /* argv[0] == "bench"; bench parses its own flags */
+}
+
 /* ---- show ----------------------------------------------------------------------------- */
 
 static void print_count(const char *label, double v, const char *unit) {
@@ -437,6 +443,10 @@ static const Command commands[] = {
      "byte-level tokens of a text file (plain or .gz) into an llm.c .bin shard"},
     {"tables", cmd_tables, "normbench tables RUNS_DIR [--paper cod|mixln] [--format md|tsv|tex]",
      "the papers' perplexity tables (schemes x sizes) from the run files under RUNS_DIR"},
+    {"bench", cmd_bench,
+     "normbench bench [--quick] [--reps N] [--threads N] [--backend cpu|cuda|all] [-o FILE] | "
+     "bench compare BASE.tsv CUR.tsv | bench --dump-init OUT.h5 CONFIG [--set k=v]...",
+     "per-op and training throughput, MFU, memory; results to bench/results/<device>.tsv"},
     {"info", cmd_info, "normbench info", "backends, devices, BLAS and threads"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
