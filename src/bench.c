@@ -28,6 +28,7 @@
 #include "data.h"
 #include "h5util.h"
 #include "model.h"
+#include "provenance.h"
 #include "schemes.h"
 #include "train.h"
 
@@ -284,7 +285,7 @@ typedef struct {
     Backend *be;
     int reps, quick;
     double target_s;        /* time per repetition */
-    char commit[48], date[32];
+    char commit[64], date[32];
     BenchRow *rows;
     int n_rows, cap_rows;
     double peak_flops;      /* for MFU: measured (CPU) or be->peak_flops (GPU); 0 unknown */
@@ -672,22 +673,6 @@ static size_t bench_train(BenchCtx *b, const BenchModel *bm, const ModelConfig *
     return P;
 }
 
-static void read_commit(char *out, size_t n) {
-    snprintf(out, n, "unknown");
-    FILE *p = popen("git rev-parse --short=12 HEAD 2>/dev/null", "r");
-    if (!p) return;
-    char line[64] = "";
-    if (fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (line[0]) snprintf(out, n, "%s", line);
-    }
-    pclose(p);
-    p = popen("git status --porcelain --untracked-files=no 2>/dev/null | head -1", "r");
-    if (!p) return;
-    if (fgets(line, sizeof line, p) && line[0] && strlen(out) + 7 < n) strcat(out, "+dirty");
-    pclose(p);
-}
-
 /* "cpu-intel-r-xeon-r-...-2-threads" from be->name and be->device */
 static void device_slug(const Backend *be, char *out, size_t n) {
     char src[200];
@@ -911,7 +896,7 @@ static int run_backend(const char *name, int threads, const char *models, int qu
     b.target_s = quick ? 0.005 : 0.05;
     b.rng = 0x6e6f726d62656e63ull;
     if (commit) snprintf(b.commit, sizeof b.commit, "%s", commit);
-    else read_commit(b.commit, sizeof b.commit);
+    else provenance_git_commit(b.commit, sizeof b.commit);
     time_t tt = time(NULL);
     struct tm tmv;
     gmtime_r(&tt, &tmv);

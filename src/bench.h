@@ -17,7 +17,7 @@
 #define BENCH_FIELD 160
 
 typedef struct {
-    char commit[48], date[32], op[48], shape[BENCH_FIELD], figure[32], unit[16];
+    char commit[64], date[32], op[48], shape[BENCH_FIELD], figure[32], unit[16];
     double median, min, max;
 } BenchRow;
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "h5util.h"
+#include "provenance.h"
 #include "schemes.h"
 #include "sha256.h"
 
@@ -42,19 +43,6 @@ static void now_iso8601(char *out, size_t len) {
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* `git rev-parse HEAD` of the current directory, or "unknown" (not a checkout, no git). */
-static void git_commit(char *out, size_t len) {
-    snprintf(out, len, "unknown");
-    FILE *p = popen("git rev-parse HEAD 2>/dev/null", "r");
-    if (!p) return;
-    char line[128] = "";
-    if (fgets(line, sizeof line, p)) {
-        size_t n = strspn(line, "0123456789abcdef");
-        if (n == 40) snprintf(out, len, "%.40s", line);
-    }
-    pclose(p);
 }
 
 static int write_failed(const H5Log *log, const char *what, char *err, size_t errlen) {
@@ -178,7 +166,7 @@ static int write_layout(H5Log *log, const NbConfig *run, const H5LogRunInfo *inf
     sha256_hex(yaml, strlen(yaml), sha);
     if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "unknown");
     host[sizeof host - 1] = '\0';
-    git_commit(commit, sizeof commit);
+    provenance_git_commit(commit, sizeof commit);
     now_iso8601(now, sizeof now);
     errno = 0; /* write_failed reports the system error of the writes below */
     int ok = h5_write_attr_int64(f, "format_version", H5LOG_FORMAT_VERSION) == 0 &&
