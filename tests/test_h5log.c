@@ -207,8 +207,10 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
     assert_attr_str(f, "status", "finished");
     ck_assert_double_eq(attr_num(f, "steps"), run.train.steps);
     char *commit = attr_str(f, "git_commit");
+    /* 40 hex digits, "+dirty" when tracked files differ from the commit */
     ck_assert_msg(strcmp(commit, "unknown") == 0 ||
-                  (strlen(commit) == 40 && strspn(commit, "0123456789abcdef") == 40), "%s", commit);
+                  (strspn(commit, "0123456789abcdef") == 40 &&
+                   (commit[40] == '\0' || strcmp(commit + 40, "+dirty") == 0)), "%s", commit);
     const char *times[2] = {"started_at", "finished_at"};
     for (int i = 0; i < 2; i++) { /* ISO 8601 UTC: 2026-11-01T12:34:56Z */
         char *t = attr_str(f, times[i]);
