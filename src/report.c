@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "h5util.h"
+#include "runfiles.h"
 #include "schemes.h"
 
 /* ---- one run file ------------------------------------------------------------------- */
@@ -84,12 +85,6 @@ static void logf_(FILE *log, const char *fmt, ...) {
     fflush(log);
 }
 
-static char *path_join(const char *a, const char *b) {
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
 
 static void read_vec(hid_t f, const char *name, Vec *out) {
     size_t dims[1];
@@ -175,7 +170,7 @@ static int read_run(const char *dir, const char *name, Run *r, FILE *log, char *
     memset(r, 0, sizeof *r);
     r->base_loss = NAN;
     r->d_model = r->n_params = -1;
-    char *path = path_join(dir, name);
+    char *path = runfiles_path_join(dir, name);
     if (!path) {
         snprintf(why, whylen, "out of memory");
         return -1;
@@ -263,10 +258,6 @@ static int run_cmp(const void *pa, const void *pb) {
     return strcmp(a->file, b->file);
 }
 
-static int str_cmp(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static double last(const Vec *v) { return v->n ? v->v[v->n - 1] : NAN; }
 
 static double vec_mean(const Vec *v) {
@@ -347,49 +338,20 @@ static void report_free(Report *rep) {
     free(rep->skipped);
 }
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* Reads DIR. Returns 0, or -1 with err. */
 static int load_dir(Report *rep, const char *dir, FILE *log, char *err, size_t errlen) {
-    DIR *d = opendir(dir);
-    if (!d) {
+    char **names = NULL;
+    long listed = runfiles_list(dir, 0, runfiles_is_run_file, &names);
+    if (listed < 0) {
         snprintf(err, errlen, "%s: cannot open run directory: %s", dir, strerror(errno));
         return -1;
     }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    int oom = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (!ends_with(e->d_name, ".h5") || ends_with(e->d_name, ".ckpt.h5")) continue;
-        char *p = path_join(dir, e->d_name);
-        struct stat st;
-        int regular = p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
-        free(p);
-        if (!regular) continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            char **grown = realloc(names, cap * sizeof *names);
-            if (!grown) { oom = 1; break; }
-            names = grown;
-        }
-        if (!(names[n] = strdup(e->d_name))) { oom = 1; break; }
-        n++;
-    }
-    closedir(d);
+    size_t n = (size_t)listed;
     int rc = -1;
-    if (oom) {
-        snprintf(err, errlen, "%s: out of memory listing run files", dir);
-        goto done;
-    }
     if (n == 0) {
         snprintf(err, errlen, "%s: no run files (*.h5) in this directory", dir);
         goto done;
     }
-    qsort(names, n, sizeof *names, str_cmp);
     rep->runs = calloc(n, sizeof *rep->runs);
     rep->skipped = calloc(n, sizeof *rep->skipped);
     if (!rep->runs || !rep->skipped) {
@@ -452,7 +414,7 @@ static int close_checked(FILE *f) {
 }
 
 static int write_summary_tsv(const Report *rep, const char *out_dir) {
-    char *p = path_join(out_dir, "summary.tsv");
+    char *p = runfiles_path_join(out_dir, "summary.tsv");
     FILE *f = p ? fopen(p, "w") : NULL;
     free(p);
     if (!f) return -1;
@@ -474,7 +436,7 @@ static int write_summary_tsv(const Report *rep, const char *out_dir) {
     }
     if (close_checked(f) != 0) return -1;
 
-    p = path_join(out_dir, "summary_schemes.tsv");
+    p = runfiles_path_join(out_dir, "summary_schemes.tsv");
     f = p ? fopen(p, "w") : NULL;
     free(p);
     if (!f) return -1;
@@ -543,7 +505,7 @@ static void md_num(FILE *f, const char *fmt, double x, int absent) {
 
 static int write_summary_md(const Report *rep, const char *dir, const char *out_dir,
                             const Plot *plots, const char *plot_note) {
-    char *p = path_join(out_dir, "summary.md");
+    char *p = runfiles_path_join(out_dir, "summary.md");
     FILE *f = p ? fopen(p, "w") : NULL;
     free(p);
     if (!f) return -1;
@@ -616,7 +578,7 @@ static int write_summary_md(const Report *rep, const char *dir, const char *out_
 /* ---- figure data ---------------------------------------------------------------------- */
 
 static FILE *open_data(const char *out_dir, const char *name) {
-    char *p = path_join(out_dir, name);
+    char *p = runfiles_path_join(out_dir, name);
     FILE *f = p ? fopen(p, "w") : NULL;
     free(p);
     return f;
@@ -940,7 +902,7 @@ static void gp_num(FILE *f, const char *name, double x) { fprintf(f, "%s=%.9g; "
  * gnuplot.log). Returns the exit status, or -1 when it could not be started. */
 static int run_gnuplot(const char *gnuplot, const char *cmds, const char *script,
                        const char *out_dir) {
-    char *log_path = path_join(out_dir, "gnuplot.log");
+    char *log_path = runfiles_path_join(out_dir, "gnuplot.log");
     int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
     int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     free(log_path);
@@ -971,7 +933,7 @@ static int nonempty_file(const char *dir, const char *name, const char *ext) {
     char *base = malloc(n);
     if (!base) return 0;
     snprintf(base, n, "%s%s", name, ext);
-    char *p = path_join(dir, base);
+    char *p = runfiles_path_join(dir, base);
     free(base);
     struct stat st;
     int ok = p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
@@ -983,7 +945,7 @@ static int nonempty_file(const char *dir, const char *name, const char *ext) {
 static int render(const char *gnuplot, const char *plots_abs, const char *out_dir, int fig,
                   const Plot *pl, char *err, size_t errlen) {
     const FigureDef *fd = &figures[fig];
-    char *script = path_join(plots_abs, fd->script);
+    char *script = runfiles_path_join(plots_abs, fd->script);
     if (!script || access(script, R_OK) != 0) {
         snprintf(err, errlen, "%s/%s: gnuplot script missing", plots_abs, fd->script);
         free(script);
@@ -1053,7 +1015,7 @@ static char *absolute_dir(const char *path) {
     if (path[0] == '/') return strdup(path);
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) return NULL;
-    return path_join(cwd, path);
+    return runfiles_path_join(cwd, path);
 }
 
 /* ---- entry point ---------------------------------------------------------------------- */
@@ -1064,12 +1026,12 @@ static void remove_outputs(const char *out_dir) {
         for (int e = 0; e < 2; e++) {
             char name[128];
             snprintf(name, sizeof name, "%s%s", figures[k].name, ext[e]);
-            char *p = path_join(out_dir, name);
+            char *p = runfiles_path_join(out_dir, name);
             if (p) unlink(p);
             free(p);
         }
     }
-    char *p = path_join(out_dir, "gnuplot.log");
+    char *p = runfiles_path_join(out_dir, "gnuplot.log");
     if (p) unlink(p);
     free(p);
 }
@@ -1091,7 +1053,7 @@ int report_write(const char *dir, const ReportOptions *opt, char *err, size_t er
     logf_(log, "%zu run files, %zu schemes in %s%s", rep.n_runs, rep.n_schemes, dir,
           rep.n_skipped ? " (some files skipped, see above)" : "");
 
-    out_dir = path_join(dir, "report");
+    out_dir = runfiles_path_join(dir, "report");
     if (!out_dir) {
         snprintf(err, errlen, "out of memory");
         goto done;

@@ -16,67 +16,11 @@
 #include <unistd.h>
 
 #include "h5util.h"
+#include "runfiles.h"
 #include "schemes.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static char *path_join(const char *a, const char *b) {
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static int is_run_file_name(const char *name) {
-    return name[0] != '.' && ends_with(name, ".h5") && !ends_with(name, ".ckpt.h5");
-}
-
-static int str_cmp(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names of the entries of dir that are regular files (want_dirs = 0) or directories
- * (want_dirs = 1), filtered by keep (may be NULL). Returns the count, or -1 (errno set). */
-static long list_dir(const char *dir, int want_dirs, int (*keep)(const char *), char ***out) {
-    *out = NULL;
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    int oom = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || (keep && !keep(e->d_name))) continue;
-        char *p = path_join(dir, e->d_name);
-        struct stat st;
-        int ok = p && stat(p, &st) == 0 && (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
-        free(p);
-        if (!ok) continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            char **grown = realloc(names, cap * sizeof *names);
-            if (!grown) { oom = 1; break; }
-            names = grown;
-        }
-        if (!(names[n] = strdup(e->d_name))) { oom = 1; break; }
-        n++;
-    }
-    closedir(d);
-    if (oom) {
-        for (size_t i = 0; i < n; i++) free(names[i]);
-        free(names);
-        errno = ENOMEM;
-        return -1;
-    }
-    if (n) qsort(names, n, sizeof *names, str_cmp);
-    *out = names;
-    return (long)n;
-}
 
 static void free_names(char **names, long n) {
     for (long i = 0; i < n; i++) free(names[i]);
@@ -330,7 +274,7 @@ static int read_run(const char *path, RunEntry *r, long long *n_params, char *wh
  * memory or the directory cannot be listed (err). */
 static int read_column(const char *dir, Column *col, FILE *log, char *err, size_t errlen) {
     char **names;
-    long n = list_dir(dir, 0, is_run_file_name, &names);
+    long n = runfiles_list(dir, 0, runfiles_is_run_file, &names);
     if (n < 0) {
         snprintf(err, errlen, "%s: cannot list: %s", dir, strerror(errno));
         return -1;
@@ -342,7 +286,7 @@ static int read_column(const char *dir, Column *col, FILE *log, char *err, size_
         return -1;
     }
     for (long i = 0; i < n; i++) {
-        char *path = path_join(dir, names[i]);
+        char *path = runfiles_path_join(dir, names[i]);
         char why[256];
         long long np;
         if (!path) {
@@ -364,7 +308,7 @@ static int read_column(const char *dir, Column *col, FILE *log, char *err, size_
 
 static int has_run_files(const char *dir) {
     char **names;
-    long n = list_dir(dir, 0, is_run_file_name, &names);
+    long n = runfiles_list(dir, 0, runfiles_is_run_file, &names);
     free_names(names, n > 0 ? n : 0);
     return n > 0;
 }
@@ -682,7 +626,7 @@ static int add_scheme(Table *t, const char *name, size_t *cap) {
  * runs_dir itself is labelled with its base name). */
 static int read_columns(const char *runs_dir, Table *t, FILE *log, char *err, size_t errlen) {
     char **subs;
-    long n_sub = list_dir(runs_dir, 1, NULL, &subs);
+    long n_sub = runfiles_list(runs_dir, 1, NULL, &subs);
     if (n_sub < 0) {
         snprintf(err, errlen, "%s: cannot open run directory: %s", runs_dir, strerror(errno));
         return -1;
@@ -695,7 +639,7 @@ static int read_columns(const char *runs_dir, Table *t, FILE *log, char *err, si
     }
     int rc = 0;
     for (long i = -1; i < n_sub && rc == 0; i++) {
-        char *dir = i < 0 ? strdup(runs_dir) : path_join(runs_dir, subs[i]);
+        char *dir = i < 0 ? strdup(runs_dir) : runfiles_path_join(runs_dir, subs[i]);
         if (!dir) {
             snprintf(err, errlen, "%s: out of memory", runs_dir);
             rc = -1;
