@@ -3,7 +3,6 @@
 #include "tables.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
 #include <libgen.h>
