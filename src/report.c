@@ -3,7 +3,6 @@
  * plots/ (see report.h for the files, their columns and the rules). */
 #include "report.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
