@@ -39,16 +39,20 @@ const float *cpu_rope_table(Backend *be, int T, int HS, float theta) {
     return cs;
 }
 
-/* Rotates every pair of every head: out = R x (sign = +1) or out += R^T x (sign = -1, the
- * backward), with cos/sin of position t at cs[t*HS + i] and cs[t*HS + HS/2 + i]. Safe in
- * place for the forward (each pair is read before it is written). */
+/* Rotates every pair of every head: out = R x (forward) or out += R^T x (backward), with
+ * cos/sin of position t at cs[t*HS + i] and cs[t*HS + HS/2 + i]. When the table could not be
+ * allocated (cs NULL) each position's row is computed on the fly instead: slower, same
+ * values. Safe in place for the forward (each pair is read before it is written). */
 static void rope_apply(float *o, const float *x, const float *cs, int B, int T, int NH, int HS,
-                       int backward) {
+                       float theta, int backward) {
     const int half = HS / 2;
     const int BT = B * T;
 #pragma omp parallel for schedule(dynamic, 64)
     for (int bt = 0; bt < BT; bt++) {
-        const float *c = cs + (size_t)(bt % T) * HS, *s = c + half;
+        float row[HS];
+        if (!cs)
+            for (int i = 0; i < half; i++) rope_angle(bt % T, i, HS, theta, &row[i], &row[half + i]);
+        const float *c = cs ? cs + (size_t)(bt % T) * HS : row, *s = c + half;
         for (int h = 0; h < NH; h++) {
             size_t base = ((size_t)bt * NH + h) * HS;
             const float *x1 = x + base, *x2 = x + base + half;
@@ -72,59 +76,14 @@ static void rope_apply(float *o, const float *x, const float *cs, int B, int T, 
     }
 }
 
-/* out = R x; safe in place (each pair is read before it is written) */
+/* out = R x; safe in place */
 void cpu_rope_forward(Backend *be, void *out, const void *inp, int B, int T, int NH, int HS,
                       float theta) {
-    float *o = out;
-    const float *x = inp;
-    const float *table = cpu_rope_table(be, T, HS, theta);
-    if (table) {
-        rope_apply(o, x, table, B, T, NH, HS, 0);
-        return;
-    }
-    /* out of memory for the table: the angles per element */
-    const int half = HS / 2;
-    const int BT = B * T;
-#pragma omp parallel for schedule(dynamic, 64)
-    for (int bt = 0; bt < BT; bt++) {
-        int t = bt % T;
-        for (int i = 0; i < half; i++) {
-            float c, s;
-            rope_angle(t, i, HS, theta, &c, &s);
-            for (int h = 0; h < NH; h++) {
-                size_t base = ((size_t)bt * NH + h) * HS;
-                float x1 = x[base + i], x2 = x[base + i + half];
-                o[base + i] = x1 * c - x2 * s;
-                o[base + i + half] = x2 * c + x1 * s;
-            }
-        }
-    }
+    rope_apply(out, inp, cpu_rope_table(be, T, HS, theta), B, T, NH, HS, theta, 0);
 }
 
 /* dinp += R^T dout: the rotation by -angle */
 void cpu_rope_backward(Backend *be, void *dinp, const void *dout, int B, int T, int NH, int HS,
                        float theta) {
-    float *dx = dinp;
-    const float *g = dout;
-    const float *table = cpu_rope_table(be, T, HS, theta);
-    if (table) {
-        rope_apply(dx, g, table, B, T, NH, HS, 1);
-        return;
-    }
-    const int half = HS / 2;
-    const int BT = B * T;
-#pragma omp parallel for schedule(dynamic, 64)
-    for (int bt = 0; bt < BT; bt++) {
-        int t = bt % T;
-        for (int i = 0; i < half; i++) {
-            float c, s;
-            rope_angle(t, i, HS, theta, &c, &s);
-            for (int h = 0; h < NH; h++) {
-                size_t base = ((size_t)bt * NH + h) * HS;
-                float g1 = g[base + i], g2 = g[base + i + half];
-                dx[base + i] += g1 * c + g2 * s;
-                dx[base + i + half] += g2 * c - g1 * s;
-            }
-        }
-    }
+    rope_apply(dinp, dout, cpu_rope_table(be, T, HS, theta), B, T, NH, HS, theta, 1);
 }
