@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "h5util.h"
 #include "h5log.h"
 
 static const char *const plan_names[] = {"train", "resume", "skip (finished)", "skip (diverged)"};
@@ -37,19 +36,6 @@ void sweep_dir(const NbConfig *cfg, char *out, size_t len) {
     snprintf(out, len, "%s/%s", cfg->output.dir, cfg->name);
 }
 
-/* The status attribute of a run file, or "" when there is no readable run file. */
-static void read_status(const char *path, char *status, size_t len) {
-    status[0] = '\0';
-    if (access(path, F_OK) != 0) return;
-    hid_t f = -1;
-    H5E_BEGIN_TRY { f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
-    if (f < 0) return;
-    char *value = NULL;
-    if (h5_read_attr_string(f, "status", &value) == 0) snprintf(status, len, "%s", value);
-    free(value);
-    H5Fclose(f);
-}
-
 int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char *err,
                size_t errlen) {
     char dir[NB_PATH_MAX + NB_NAME_MAX + 2];
@@ -69,8 +55,9 @@ int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char
                      cfg->schemes[si]->name, (unsigned long long)cfg->seeds[ki]);
             snprintf(r->checkpoint, sizeof r->checkpoint, "%s/%s-s%llu.ckpt.h5", dir,
                      cfg->schemes[si]->name, (unsigned long long)cfg->seeds[ki]);
-            char status[32];
-            read_status(r->run_file, status, sizeof status);
+            char status[32], ignored[256];
+            /* no readable run file leaves status "" */
+            h5log_read_status(r->run_file, status, sizeof status, ignored, sizeof ignored);
             int has_ckpt = access(r->checkpoint, F_OK) == 0;
             if (fresh) r->plan = PLAN_TRAIN;
             else if (!strcmp(status, "finished")) r->plan = PLAN_SKIP_FINISHED;
