@@ -76,7 +76,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	@echo "  NVCC  $<"
-	@$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+	@$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
 
 # The test runner collects every `Suite *NAME_suite(void)` defined in tests/*.c.
 $(BUILD)/tests/suites.h: $(TEST_SRCS)
@@ -165,4 +165,5 @@ tables-gpu: all
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(GPU_TEST_OBJS:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(GPU_TEST_OBJS:.o=.d) $(BUILD)/src/main.d \
+         $(CUDA_OBJS:.o=.d)
