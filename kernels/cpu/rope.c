@@ -12,14 +12,7 @@
 #include <stdlib.h>
 
 #include "cpu_ops.h"
-
-/* cos and sin of the rotation of pair i at position t */
-static inline void rope_angle(int t, int i, int HS, float theta, float *c, float *s) {
-    double inv_freq = pow((double)theta, -2.0 * i / HS);
-    double angle = t * inv_freq;
-    *c = (float)cos(angle);
-    *s = (float)sin(angle);
-}
+#include "rope_angle.h"
 
 const float *cpu_rope_table(Backend *be, int T, int HS, float theta) {
     CpuImpl *impl = be->impl;

@@ -21,40 +21,49 @@ size_t cu_attention_saved_bytes(Backend *be, int B, int T, int NH) {
     return (size_t)B * NH * T * T * sizeof(bf16);
 }
 
-/* [B,T,NH,HS] -> [B,NH,T,HS] */
-__global__ void permute_kernel(bf16 *__restrict__ dst, const bf16 *__restrict__ src, int B,
-                               int T, int NH, int HS) {
-    size_t total = (size_t)B * T * NH * HS;
-    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
-         idx += (size_t)gridDim.x * blockDim.x) {
-        /* idx enumerates dst: ((b * NH + h) * T + t) * HS + d */
-        int d = (int)(idx % HS);
-        size_t r = idx / HS;
-        int t = (int)(r % T);
-        r /= T;
-        int h = (int)(r % NH);
-        size_t b = r / NH;
-        dst[idx] = src[((b * T + t) * NH + h) * HS + d];
+/* The head permutes move whole head rows (HS contiguous elements in both layouts), VEC
+ * elements per thread: 16-byte loads and stores when HS and the pointers allow, else one
+ * element. Index arithmetic is 32-bit (launches split by sequences, as in rope.cu); the
+ * first version used 64-bit div/mod per element and was the slowest part of attention. */
+/* [B,T,NH,HS] -> [B,NH,T,HS] (bf16 copy) */
+template <int VEC>
+__global__ void permute_kernel(bf16 *__restrict__ dst, const bf16 *__restrict__ src,
+                               unsigned chunks, int T, int NH, int HS) {
+    const unsigned per_row = (unsigned)HS / VEC;
+    for (unsigned idx = blockIdx.x * blockDim.x + threadIdx.x; idx < chunks;
+         idx += gridDim.x * blockDim.x) {
+        /* idx enumerates src chunks: (((b * T + t) * NH + h) * HS + d) / VEC */
+        unsigned c = idx % per_row, row = idx / per_row;
+        unsigned h = row % (unsigned)NH, bt = row / (unsigned)NH;
+        unsigned t = bt % (unsigned)T, b = bt / (unsigned)T;
+        size_t d = (((size_t)b * NH + h) * T + t) * HS + (size_t)c * VEC;
+        *(Vec<bf16, VEC> *)(dst + d) = *(const Vec<bf16, VEC> *)(src + (size_t)idx * VEC);
     }
 }
 
-/* [B,NH,T,HS] -> [B,T,NH,HS]; accumulate = 1: dst += src (src fp32), else dst = src (bf16) */
-template <typename S, bool ACC>
-__global__ void unpermute_kernel(bf16 *__restrict__ dst, const S *__restrict__ src, int B,
-                                 int T, int NH, int HS) {
-    size_t total = (size_t)B * T * NH * HS;
-    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total;
-         idx += (size_t)gridDim.x * blockDim.x) {
-        /* idx enumerates dst: ((b * T + t) * NH + h) * HS + d */
-        int d = (int)(idx % HS);
-        size_t r = idx / HS;
-        int h = (int)(r % NH);
-        r /= NH;
-        int t = (int)(r % T);
-        size_t b = r / T;
-        float v = (float)src[((b * NH + h) * T + t) * HS + d];
-        if (ACC) v += __bfloat162float(dst[idx]);
-        dst[idx] = __float2bfloat16_rn(v);
+/* [B,NH,T,HS] -> [B,T,NH,HS]; ACC: dst += src (src fp32), else dst = src (bf16) */
+template <typename S, bool ACC, int VEC>
+__global__ void unpermute_kernel(bf16 *__restrict__ dst, const S *__restrict__ src,
+                                 unsigned chunks, int T, int NH, int HS) {
+    const unsigned per_row = (unsigned)HS / VEC;
+    for (unsigned idx = blockIdx.x * blockDim.x + threadIdx.x; idx < chunks;
+         idx += gridDim.x * blockDim.x) {
+        /* idx enumerates dst chunks: (((b * T + t) * NH + h) * HS + d) / VEC */
+        unsigned c = idx % per_row, row = idx / per_row;
+        unsigned h = row % (unsigned)NH, bt = row / (unsigned)NH;
+        unsigned t = bt % (unsigned)T, b = bt / (unsigned)T;
+        size_t s = (((size_t)b * NH + h) * T + t) * HS + (size_t)c * VEC;
+        Vec<S, VEC> in = *(const Vec<S, VEC> *)(src + s);
+        Vec<bf16, VEC> *o = (Vec<bf16, VEC> *)(dst + (size_t)idx * VEC);
+        Vec<bf16, VEC> r;
+        if (ACC) r = *o;
+#pragma unroll
+        for (int k = 0; k < VEC; k++) {
+            float v = (float)in.v[k];
+            if (ACC) v += __bfloat162float(r.v[k]);
+            r.v[k] = __float2bfloat16_rn(v);
+        }
+        *o = r;
     }
 }
 
@@ -101,10 +110,47 @@ static unsigned grid_for(size_t n) {
     return b > 65535u * 8 ? 65535u * 8 : b;
 }
 
+/* Runs a head permute over B sequences in launches of fewer than 2^31 elements. `run` gets
+ * the element offset of the launch's first sequence, the vector width and the chunk count. */
+template <typename F>
+static void by_sequences(int B, int T, int NH, int HS, int vec, F run) {
+    const size_t per_seq = (size_t)T * NH * HS;
+    size_t seqs = ((size_t)1 << 30) / per_seq;
+    if (seqs == 0) seqs = 1;
+    for (size_t b0 = 0; b0 < (size_t)B; b0 += seqs) {
+        size_t nb = (size_t)B - b0 < seqs ? (size_t)B - b0 : seqs;
+        run(b0 * per_seq, (unsigned)(nb * per_seq / vec));
+    }
+}
+
 static void permute(Backend *be, bf16 *dst, const void *src, int B, int T, int NH, int HS) {
-    permute_kernel<<<grid_for((size_t)B * T * NH * HS), 256, 0, cu_stream(be)>>>(
-        dst, (const bf16 *)src, B, T, NH, HS);
-    LAUNCH_CHECK("permute_kernel");
+    const bf16 *s = (const bf16 *)src;
+    const int vec = (HS % 8 == 0 && aligned16(dst) && aligned16(src)) ? 8 : 1;
+    by_sequences(B, T, NH, HS, vec, [&](size_t off, unsigned chunks) {
+        if (vec == 8)
+            permute_kernel<8><<<grid_for(chunks), 256, 0, cu_stream(be)>>>(dst + off, s + off,
+                                                                          chunks, T, NH, HS);
+        else
+            permute_kernel<1><<<grid_for(chunks), 256, 0, cu_stream(be)>>>(dst + off, s + off,
+                                                                          chunks, T, NH, HS);
+        LAUNCH_CHECK("permute_kernel");
+    });
+}
+
+/* dst = src (bf16 src) or dst += src (fp32 src), [B,NH,T,HS] -> [B,T,NH,HS] */
+template <typename S, bool ACC>
+static void unpermute(Backend *be, void *dst, const S *src, int B, int T, int NH, int HS) {
+    bf16 *d = (bf16 *)dst;
+    const int vec = (HS % 4 == 0 && aligned16(dst) && aligned16(src)) ? 4 : 1;
+    by_sequences(B, T, NH, HS, vec, [&](size_t off, unsigned chunks) {
+        if (vec == 4)
+            unpermute_kernel<S, ACC, 4><<<grid_for(chunks), 256, 0, cu_stream(be)>>>(
+                d + off, src + off, chunks, T, NH, HS);
+        else
+            unpermute_kernel<S, ACC, 1><<<grid_for(chunks), 256, 0, cu_stream(be)>>>(
+                d + off, src + off, chunks, T, NH, HS);
+        LAUNCH_CHECK("unpermute_kernel");
+    });
 }
 
 void cu_attention_forward(Backend *be, void *out, void *saved, const void *q, const void *k,
@@ -132,9 +178,7 @@ void cu_attention_forward(Backend *be, void *out, void *saved, const void *q, co
     /* O^T[d,i] = V^T[d,j] P^T[j,i]: V col-major [HS,T], P row-major = col-major P^T */
     cu_gemm(be, 0, 0, HS, T, T, 1.0f, Vp, HS, (long long)head, P, T, (long long)T * T, 0.0f, Op,
             CUDA_R_16BF, HS, (long long)head, BH);
-    unpermute_kernel<bf16, false><<<grid_for(nh), 256, 0, cu_stream(be)>>>(
-        (bf16 *)out, Op, B, T, NH, HS);
-    LAUNCH_CHECK("unpermute_kernel");
+    unpermute<bf16, false>(be, out, Op, B, T, NH, HS);
 }
 
 void cu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const void *dout,
@@ -171,13 +215,7 @@ void cu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const void
     cu_gemm(be, 0, 0, HS, T, T, 1.0f, Kp, HS, sh, dS, T, sp, 0.0f, dQp, CUDA_R_32F, HS, sh, BH);
     /* dK^T[d,j] = Q^T[d,i] dS[i,j]     (as dV = P^T dO) */
     cu_gemm(be, 0, 1, HS, T, T, 1.0f, Qp, HS, sh, dS, T, sp, 0.0f, dKp, CUDA_R_32F, HS, sh, BH);
-    unpermute_kernel<float, true><<<grid_for(nh), 256, 0, cu_stream(be)>>>((bf16 *)dq, dQp, B, T,
-                                                                           NH, HS);
-    LAUNCH_CHECK("unpermute_kernel (dq)");
-    unpermute_kernel<float, true><<<grid_for(nh), 256, 0, cu_stream(be)>>>((bf16 *)dk, dKp, B, T,
-                                                                           NH, HS);
-    LAUNCH_CHECK("unpermute_kernel (dk)");
-    unpermute_kernel<float, true><<<grid_for(nh), 256, 0, cu_stream(be)>>>((bf16 *)dv, dVp, B, T,
-                                                                           NH, HS);
-    LAUNCH_CHECK("unpermute_kernel (dv)");
+    unpermute<float, true>(be, dq, dQp, B, T, NH, HS);
+    unpermute<float, true>(be, dk, dKp, B, T, NH, HS);
+    unpermute<float, true>(be, dv, dVp, B, T, NH, HS);
 }

@@ -79,6 +79,11 @@ typedef struct {
     /* device scratch, one growable buffer per user so that they never overlap */
     void *scratch[SCRATCH_SLOTS];
     size_t scratch_bytes[SCRATCH_SLOTS];
+    /* RoPE cos/sin table on the device, same layout and values as the CPU backend's
+     * (kernels/cpu/rope.c): rope_cs[t*HS + i] = cos, [t*HS + HS/2 + i] = sin */
+    float *rope_cs;
+    int rope_T, rope_HS;
+    float rope_theta;
     /* host staging (bf16 conversions, embedding sort) */
     void *host_buf;
     size_t host_bytes;
@@ -109,6 +114,10 @@ __device__ __forceinline__ float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
+/* N elements moved as one aligned access (N = 8 bf16 or 4 float: one 16-byte load/store) */
+template <typename T, int N> struct alignas(sizeof(T) * N) Vec { T v[N]; };
+static inline int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
 __device__ __forceinline__ float ld(const bf16 *p, size_t i) { return __bfloat162float(p[i]); }
 __device__ __forceinline__ bf16 tobf(float x) { return __float2bfloat16_rn(x); }
 

@@ -218,6 +218,7 @@ extern "C" void cuda_backend_destroy(Backend *be) {
         for (int i = 0; i < SCRATCH_SLOTS; i++)
             if (st->scratch[i]) CUDA_CHECK(cudaFree(st->scratch[i]));
         if (st->workspace) CUDA_CHECK(cudaFree(st->workspace));
+        if (st->rope_cs) CUDA_CHECK(cudaFree(st->rope_cs));
         CUBLAS_CHECK(cublasDestroy(st->blas));
         CUBLAS_CHECK(cublasLtDestroy(st->lt));
         CUDA_CHECK(cudaStreamDestroy(st->stream));
