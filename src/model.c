@@ -482,13 +482,23 @@ static void sublayer_forward(Model *m, int i, SkipMask skip) {
 }
 
 double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, SkipMask skip) {
+    return model_forward_from(m, 0, tokens, targets, skip);
+}
+
+double model_forward_from(Model *m, int first, const int32_t *tokens, const int32_t *targets,
+                          SkipMask skip) {
     Backend *be = m->be;
     const BackendOps *op = be->ops;
     const ModelConfig *c = &m->cfg;
     const int N = m->N, C = c->d_model, V = c->vocab_size, L = c->n_layer;
-    op->upload(be, m->tokens, tokens, sizeof(int32_t) * (size_t)N);
-    op->embedding_forward(be, m->stream[0], m->tokens, param_ref(m, PARAM_EMBED, -1).w, N, C);
-    for (int i = 0; i < 2 * L; i++) sublayer_forward(m, i, skip);
+    if (first < 0) first = 0;
+    if (first > 2 * L) first = 2 * L;
+    if (first == 0) {
+        op->upload(be, m->tokens, tokens, sizeof(int32_t) * (size_t)N);
+        op->embedding_forward(be, m->stream[0], m->tokens, param_ref(m, PARAM_EMBED, -1).w, N,
+                              C);
+    }
+    for (int i = first; i < 2 * L; i++) sublayer_forward(m, i, skip);
     const void *head_in = m->stream[2 * L];
     if (c->final_norm) {
         op->norm_forward(be, c->norm, m->final_out, m->final_mean, m->final_rstd, head_in,

@@ -87,6 +87,14 @@ typedef const unsigned char *SkipMask;
  * case no loss is computed). Returns the mean cross-entropy in nats (0 without targets).
  * Keeps every activation needed by model_backward. */
 double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, SkipMask skip);
+/* model_forward from sublayer `first` (0..2L) on: the residual stream entering sublayers
+ * 0..first is not recomputed but read from the activations left in the model, which must be
+ * those of a forward over the same tokens with nothing skipped before `first` (a forward
+ * that started later than `first` leaves them intact). Pruning (metrics_prune) evaluates
+ * every variant from its first removed sublayer this way: the same losses as full forwards,
+ * bit for bit, at about half the cost. `tokens` is read only when first == 0. */
+double model_forward_from(Model *m, int first, const int32_t *tokens, const int32_t *targets,
+                          SkipMask skip);
 
 /* Backward of the last forward (which must have had targets): adds the gradient of the
  * mean loss into the gradient buffer. Call model_zero_grad first for a fresh gradient. */

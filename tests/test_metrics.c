@@ -305,6 +305,7 @@ static void check_pruning(const char *scheme) {
     unsigned char skip[8] = {0};
     double base = (ref_forward(&t, 0, NULL, NULL) + ref_forward(&t, 1, NULL, NULL)) / 2;
     ck_assert_double_eq_tol(pr.base_loss, base, 1e-5 * base);
+    ck_assert(pr.base_loss == metrics_val_loss(t.m, &ps, NULL));
     for (int l = 0; l < 4; l++) {
         const double *got[3] = {&pr.block[l], &pr.attn[l], &pr.mlp[l]};
         const unsigned char masks[3][2] = {{1, 1}, {1, 0}, {0, 1}};
@@ -314,6 +315,11 @@ static void check_pruning(const char *scheme) {
             double want = (ref_forward(&t, 0, skip, NULL) + ref_forward(&t, 1, skip, NULL)) / 2;
             ck_assert_msg(fabs(*got[k] - want) < 1e-5 * want, "%s block %d part %d: %.9g vs %.9g",
                           scheme, l + 1, k, *got[k], want);
+            /* metrics_prune reuses the residual stream before the removed part; one full
+             * forward per batch with the same mask gives exactly the same bits */
+            double full = metrics_val_loss(t.m, &ps, skip);
+            ck_assert_msg(*got[k] == full, "%s block %d part %d: %.17g from the reused prefix, "
+                          "%.17g from full forwards", scheme, l + 1, k, *got[k], full);
             /* removing a part of a block with random weights changes the loss */
             ck_assert(fabs(want - base) > 1e-4);
         }
