@@ -368,12 +368,55 @@ int dataset_load_text(Dataset *ds, const char *path, int seq_len, int vocab_size
     return 0;
 }
 
+/* The name of numbered shard k of `path` in llm.c's naming, as scripts/prepare-c4 writes a
+ * split too large for one shard: DIR/train.bin -> DIR/train_000000.bin, DIR/train_000001.bin.
+ * Returns -1 when the name does not fit. */
+static int numbered_shard(char *out, size_t outlen, const char *path, int k) {
+    size_t len = strlen(path);
+    if (len > 4 && strcmp(path + len - 4, ".bin") == 0) len -= 4;
+    int w = snprintf(out, outlen, "%.*s_%06d.bin", (int)len, path, k);
+    return w < 0 || (size_t)w >= outlen ? -1 : 0;
+}
+
+/* Reads `path`, or, when no file has that name, its numbered shards _000000, _000001, ...
+ * (up to the first missing number) concatenated in order. */
+static int read_split(const char *path, uint16_t **tokens, size_t *n, char *err, size_t errlen) {
+    char name[4096];
+    if (access(path, F_OK) == 0 || numbered_shard(name, sizeof name, path, 0) != 0 ||
+        access(name, F_OK) != 0)
+        return shard_read(path, tokens, n, err, errlen);
+    uint16_t *all = NULL;
+    size_t total = 0;
+    for (int k = 0; numbered_shard(name, sizeof name, path, k) == 0 && access(name, F_OK) == 0;
+         k++) {
+        uint16_t *part;
+        size_t np;
+        if (shard_read(name, &part, &np, err, errlen) != 0) {
+            free(all);
+            return -1;
+        }
+        uint16_t *grown = realloc(all, (total + np ? total + np : 1) * sizeof *grown);
+        if (!grown) {
+            free(part);
+            free(all);
+            return fail(err, errlen, "%s: out of memory for %zu tokens", name, total + np);
+        }
+        all = grown;
+        memcpy(all + total, part, np * sizeof *part);
+        total += np;
+        free(part);
+    }
+    *tokens = all;
+    *n = total;
+    return 0;
+}
+
 int dataset_load_shards(Dataset *ds, const char *train_path, const char *val_path, int seq_len,
                         int vocab_size, char *err, size_t errlen) {
     memset(ds, 0, sizeof *ds);
     if (check_args(train_path, seq_len, vocab_size, err, errlen) != 0) return -1;
-    if (shard_read(train_path, &ds->train, &ds->n_train, err, errlen) != 0) return -1;
-    if (shard_read(val_path, &ds->val, &ds->n_val, err, errlen) != 0 ||
+    if (read_split(train_path, &ds->train, &ds->n_train, err, errlen) != 0) return -1;
+    if (read_split(val_path, &ds->val, &ds->n_val, err, errlen) != 0 ||
         check_split("train", train_path, ds->train, ds->n_train, seq_len, vocab_size, err,
                     errlen) ||
         check_split("validation", val_path, ds->val, ds->n_val, seq_len, vocab_size, err,

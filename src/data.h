@@ -62,7 +62,10 @@ typedef struct {
  * validation. vocab_size must be >= 1; every byte must be < vocab_size. */
 int dataset_load_text(Dataset *ds, const char *path, int seq_len, int vocab_size, char *err,
                       size_t errlen);
-/* Loads train and validation token shards; every token must be < vocab_size. */
+/* Loads train and validation token shards; every token must be < vocab_size. A split whose
+ * path names no file but has numbered shards beside it (DIR/train.bin -> DIR/train_000000.bin,
+ * DIR/train_000001.bin, ..., as scripts/prepare-c4 writes a split past 2^31-1 tokens) is
+ * those shards concatenated in order, up to the first missing number. */
 int dataset_load_shards(Dataset *ds, const char *train_path, const char *val_path, int seq_len,
                         int vocab_size, char *err, size_t errlen);
 void dataset_free(Dataset *ds);

@@ -395,6 +395,43 @@ END_TEST
 
 /* ---------------------------------------------------------------- windows and order */
 
+/* A training split too large for one shard comes as train_000000.bin, train_000001.bin, ...
+ * (scripts/prepare-c4, llm.c's naming); data.train names train.bin and gets them all. */
+START_TEST(test_numbered_shards_are_one_split) {
+    TmpDir td;
+    tmpdir_make(&td);
+    char tp[128], vp[128], part[128], err[512] = "";
+    tmp_path(&td, "train.bin", tp, sizeof tp);
+    tmp_path(&td, "val.bin", vp, sizeof vp);
+    const size_t sizes[3] = {40, 7, 25};
+    uint16_t t[40];
+    size_t next = 0;
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < sizes[k]; i++) t[i] = (uint16_t)(next++ % 251);
+        char name[32];
+        snprintf(name, sizeof name, "train_%06d.bin", k);
+        tmp_path(&td, name, part, sizeof part);
+        ck_assert_int_eq(shard_write(part, t, sizes[k], err, sizeof err), 0);
+    }
+    ck_assert_int_eq(shard_write(vp, t, 20, err, sizeof err), 0);
+    Dataset ds;
+    ck_assert_msg(dataset_load_shards(&ds, tp, vp, 4, 256, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(ds.n_train, 72); /* 40 + 7 + 25, in shard order */
+    for (size_t i = 0; i < ds.n_train; i++) ck_assert_uint_eq(ds.train[i], i % 251);
+    dataset_free(&ds);
+    /* a damaged shard in the middle is an error naming that shard */
+    tmp_path(&td, "train_000001.bin", part, sizeof part);
+    FILE *f = fopen(part, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), 100), 0);
+    fclose(f);
+    ck_assert_int_eq(dataset_load_shards(&ds, tp, vp, 4, 256, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "train_000001.bin") && strstr(err, "truncated"), "%s", err);
+    ck_assert_ptr_null(ds.train);
+    tmpdir_remove(&td);
+}
+END_TEST
+
 START_TEST(test_targets_shifted) {
     Dataset ds;
     char err[512] = "";
@@ -551,6 +588,7 @@ Suite *data_suite(void) {
     tcase_add_test(tc, test_corpus_split);
     tcase_add_test(tc, test_corpus_errors);
     tcase_add_test(tc, test_shard_dataset_errors);
+    tcase_add_test(tc, test_numbered_shards_are_one_split);
     tcase_add_test(tc, test_targets_shifted);
     tcase_add_test(tc, test_order_pure_and_seeded);
     tcase_add_test(tc, test_epoch_visits_every_window_once);
