@@ -102,7 +102,7 @@ START_TEST(defaults_fill_every_key) {
     ck_assert_int_eq(c.n_seeds, 1);
     ck_assert_uint_eq(c.seeds[0], 1);
     ck_assert_int_eq(c.train.steps, 1000);
-    ck_assert_int_eq(c.train.batch, 32);
+    ck_assert_int_eq(c.train.batch * c.train.grad_accum, 32); /* sequences per step */
     ck_assert_int_eq(c.train.grad_accum, 1);
     ck_assert(c.train.lr == 1e-3 && c.train.min_lr == 1e-3 / 10);
     ck_assert_int_eq(c.train.warmup, 0);
@@ -624,7 +624,7 @@ START_TEST(shipped_configs_load_and_round_trip) {
     ck_assert_int_eq(c.model.n_head, 4);
     ck_assert_int_eq(c.model.d_ff, 172);
     ck_assert_int_eq(c.model.seq_len, 64);
-    ck_assert_int_eq(c.train.batch, 32);
+    ck_assert_int_eq(c.train.batch * c.train.grad_accum, 32); /* sequences per step */
     ck_assert_int_eq(c.n_schemes, 5);
     ck_assert(c.train.min_lr == c.train.lr / 10);
     ck_assert_int_eq(c.train.warmup, c.train.steps / 10);
