@@ -790,6 +790,47 @@ START_TEST(test_tables_gpu_estimate) {
 }
 END_TEST
 
+/* The command line: `normbench tables DIR [--paper P] [--format F]` prints the table on
+ * stdout and exits 0; a bad directory or option is one line on stderr and exit 2. */
+START_TEST(test_tables_command_line) {
+    char root[64], cmd[1024], path[256];
+    make_tmpdir(root, sizeof root);
+    char runs[128];
+    snprintf(runs, sizeof runs, "%s/runs", root);
+    mkdir_p(runs);
+    make_sweep(runs);
+    const char *bin = getenv("NB_BIN") ? getenv("NB_BIN") : "build/normbench";
+    snprintf(cmd, sizeof cmd, "%s tables %s --paper cod --format tsv >%s/out 2>%s/err", bin, runs,
+             root, root);
+    ck_assert_int_eq(run_status(cmd), 0);
+    snprintf(path, sizeof path, "%s/out", root);
+    char *out = read_text(path);
+    /* the hand-computed pre_ln 130M cell of test_tables_md_paper: mean 27.1667, std 1.2583,
+     * 3 seeds, vs 26.73 published: +1.6336% */
+    assert_contains(out, "\npre_ln\t27.1667\t1.2583\t3\t0\t3\t26.73\t0\t1.6336\t");
+    free(out);
+    const char *bad[][2] = {{"--format html", "unknown format 'html'"},
+                            {"--paper gpt2", "no published perplexities for 'gpt2'"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s tables %s %s >/dev/null 2>%s/err", bin, runs, bad[i][0],
+                 root);
+        ck_assert_int_eq(run_status(cmd), 2);
+        snprintf(path, sizeof path, "%s/err", root);
+        char *msg = read_text(path);
+        assert_contains(msg, bad[i][1]);
+        ck_assert_ptr_null(strchr(msg, '\n') ? strchr(strchr(msg, '\n') + 1, '\n') : NULL);
+        free(msg);
+    }
+    snprintf(cmd, sizeof cmd, "%s tables %s/nope >/dev/null 2>%s/err", bin, root, root);
+    ck_assert_int_eq(run_status(cmd), 2);
+    snprintf(path, sizeof path, "%s/err", root);
+    char *msg = read_text(path);
+    assert_contains(msg, "nope");
+    free(msg);
+    rm_rf(root);
+}
+END_TEST
+
 Suite *tables_suite(void) {
     Suite *s = suite_create("tables");
     TCase *tc = tcase_create("tables");
@@ -799,6 +840,7 @@ Suite *tables_suite(void) {
     tcase_add_test(tc, test_tables_tex_paper);
     tcase_add_test(tc, test_tables_ours_only);
     tcase_add_test(tc, test_tables_errors);
+    tcase_add_test(tc, test_tables_command_line);
     suite_add_tcase(s, tc);
     TCase *data = tcase_create("published");
     tcase_set_timeout(data, 60);
