@@ -25,18 +25,24 @@ size_t cu_attention_saved_bytes(Backend *be, int B, int T, int NH) {
  * elements per thread: 16-byte loads and stores when HS and the pointers allow, else one
  * element. Index arithmetic is 32-bit (launches split by sequences, as in rope.cu); the
  * first version used 64-bit div/mod per element and was the slowest part of attention. */
+/* Chunk idx (VEC elements) of a [B,T,NH,HS] tensor, idx = (((b*T + t)*NH + h)*HS + d) / VEC:
+ * the offset of its first element in the head-major [B,NH,T,HS] layout. */
+template <int VEC>
+__device__ __forceinline__ size_t head_major_offset(unsigned idx, int T, int NH, int HS) {
+    const unsigned per_row = (unsigned)HS / VEC;
+    unsigned c = idx % per_row, row = idx / per_row;
+    unsigned h = row % (unsigned)NH, bt = row / (unsigned)NH;
+    unsigned t = bt % (unsigned)T, b = bt / (unsigned)T;
+    return (((size_t)b * NH + h) * T + t) * HS + (size_t)c * VEC;
+}
+
 /* [B,T,NH,HS] -> [B,NH,T,HS] (bf16 copy) */
 template <int VEC>
 __global__ void permute_kernel(bf16 *__restrict__ dst, const bf16 *__restrict__ src,
                                unsigned chunks, int T, int NH, int HS) {
-    const unsigned per_row = (unsigned)HS / VEC;
     for (unsigned idx = blockIdx.x * blockDim.x + threadIdx.x; idx < chunks;
          idx += gridDim.x * blockDim.x) {
-        /* idx enumerates src chunks: (((b * T + t) * NH + h) * HS + d) / VEC */
-        unsigned c = idx % per_row, row = idx / per_row;
-        unsigned h = row % (unsigned)NH, bt = row / (unsigned)NH;
-        unsigned t = bt % (unsigned)T, b = bt / (unsigned)T;
-        size_t d = (((size_t)b * NH + h) * T + t) * HS + (size_t)c * VEC;
+        size_t d = head_major_offset<VEC>(idx, T, NH, HS); /* idx enumerates src chunks */
         *(Vec<bf16, VEC> *)(dst + d) = *(const Vec<bf16, VEC> *)(src + (size_t)idx * VEC);
     }
 }
@@ -45,14 +51,9 @@ __global__ void permute_kernel(bf16 *__restrict__ dst, const bf16 *__restrict__ 
 template <typename S, bool ACC, int VEC>
 __global__ void unpermute_kernel(bf16 *__restrict__ dst, const S *__restrict__ src,
                                  unsigned chunks, int T, int NH, int HS) {
-    const unsigned per_row = (unsigned)HS / VEC;
     for (unsigned idx = blockIdx.x * blockDim.x + threadIdx.x; idx < chunks;
          idx += gridDim.x * blockDim.x) {
-        /* idx enumerates dst chunks: (((b * T + t) * NH + h) * HS + d) / VEC */
-        unsigned c = idx % per_row, row = idx / per_row;
-        unsigned h = row % (unsigned)NH, bt = row / (unsigned)NH;
-        unsigned t = bt % (unsigned)T, b = bt / (unsigned)T;
-        size_t s = (((size_t)b * NH + h) * T + t) * HS + (size_t)c * VEC;
+        size_t s = head_major_offset<VEC>(idx, T, NH, HS); /* idx enumerates dst chunks */
         Vec<S, VEC> in = *(const Vec<S, VEC> *)(src + s);
         Vec<bf16, VEC> *o = (Vec<bf16, VEC> *)(dst + (size_t)idx * VEC);
         Vec<bf16, VEC> r;
