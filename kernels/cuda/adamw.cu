@@ -34,8 +34,7 @@ void cu_adamw_update(Backend *be, float *master, void *compute, const float *gra
     if (!n) return;
     const float bc1 = (float)(1.0 - pow((double)args->beta1, args->step));
     const float bc2 = (float)(1.0 - pow((double)args->beta2, args->step));
-    unsigned blocks = cu_blocks(n, 256);
-    if (blocks > 65535u * 8) blocks = 65535u * 8;
+    const unsigned blocks = cu_grid(n);
     adamw_kernel<<<blocks, 256, 0, cu_stream(be)>>>(master, (bf16 *)compute, grad, m, v, n,
                                                     args->lr, args->beta1, args->beta2,
                                                     args->eps, args->weight_decay,

@@ -106,34 +106,17 @@ __global__ void softmax_bwd_kernel(bf16 *__restrict__ dS, const bf16 *__restrict
                                            : 0.0f);
 }
 
-static unsigned grid_for(size_t n) {
-    unsigned b = cu_blocks(n, 256);
-    return b > 65535u * 8 ? 65535u * 8 : b;
-}
-
-/* Runs a head permute over B sequences in launches of fewer than 2^31 elements. `run` gets
- * the element offset of the launch's first sequence, the vector width and the chunk count. */
-template <typename F>
-static void by_sequences(int B, int T, int NH, int HS, int vec, F run) {
-    const size_t per_seq = (size_t)T * NH * HS;
-    size_t seqs = ((size_t)1 << 30) / per_seq;
-    if (seqs == 0) seqs = 1;
-    for (size_t b0 = 0; b0 < (size_t)B; b0 += seqs) {
-        size_t nb = (size_t)B - b0 < seqs ? (size_t)B - b0 : seqs;
-        run(b0 * per_seq, (unsigned)(nb * per_seq / vec));
-    }
-}
-
 static void permute(Backend *be, bf16 *dst, const void *src, int B, int T, int NH, int HS) {
     const bf16 *s = (const bf16 *)src;
     const int vec = (HS % 8 == 0 && aligned16(dst) && aligned16(src)) ? 8 : 1;
-    by_sequences(B, T, NH, HS, vec, [&](size_t off, unsigned chunks) {
+    cu_by_sequences(B, (size_t)T * NH * HS, [&](size_t off, size_t n) {
+        const unsigned chunks = (unsigned)(n / vec);
         if (vec == 8)
-            permute_kernel<8><<<grid_for(chunks), 256, 0, cu_stream(be)>>>(dst + off, s + off,
-                                                                          chunks, T, NH, HS);
+            permute_kernel<8><<<cu_grid(chunks), 256, 0, cu_stream(be)>>>(dst + off, s + off,
+                                                                         chunks, T, NH, HS);
         else
-            permute_kernel<1><<<grid_for(chunks), 256, 0, cu_stream(be)>>>(dst + off, s + off,
-                                                                          chunks, T, NH, HS);
+            permute_kernel<1><<<cu_grid(chunks), 256, 0, cu_stream(be)>>>(dst + off, s + off,
+                                                                         chunks, T, NH, HS);
         LAUNCH_CHECK("permute_kernel");
     });
 }
@@ -143,12 +126,13 @@ template <typename S, bool ACC>
 static void unpermute(Backend *be, void *dst, const S *src, int B, int T, int NH, int HS) {
     bf16 *d = (bf16 *)dst;
     const int vec = (HS % 4 == 0 && aligned16(dst) && aligned16(src)) ? 4 : 1;
-    by_sequences(B, T, NH, HS, vec, [&](size_t off, unsigned chunks) {
+    cu_by_sequences(B, (size_t)T * NH * HS, [&](size_t off, size_t n) {
+        const unsigned chunks = (unsigned)(n / vec);
         if (vec == 4)
-            unpermute_kernel<S, ACC, 4><<<grid_for(chunks), 256, 0, cu_stream(be)>>>(
+            unpermute_kernel<S, ACC, 4><<<cu_grid(chunks), 256, 0, cu_stream(be)>>>(
                 d + off, src + off, chunks, T, NH, HS);
         else
-            unpermute_kernel<S, ACC, 1><<<grid_for(chunks), 256, 0, cu_stream(be)>>>(
+            unpermute_kernel<S, ACC, 1><<<cu_grid(chunks), 256, 0, cu_stream(be)>>>(
                 d + off, src + off, chunks, T, NH, HS);
         LAUNCH_CHECK("unpermute_kernel");
     });

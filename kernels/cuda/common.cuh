@@ -102,6 +102,25 @@ static inline unsigned cu_blocks(size_t n, unsigned threads) {
     size_t b = (n + threads - 1) / threads;
     return (unsigned)(b > 2147483647u ? 2147483647u : b);
 }
+/* blocks of 256 threads for a grid-stride loop over n items, capped where more blocks only
+ * add launch overhead (every grid-stride kernel of the backend uses it) */
+static inline unsigned cu_grid(size_t n) {
+    unsigned b = cu_blocks(n, 256);
+    return b > 65535u * 8 ? 65535u * 8 : b;
+}
+/* Calls run(first, count) over B sequences of per_seq items each, whole sequences per call
+ * and fewer than 2^30 items per call (at least one sequence), so that the kernels it
+ * launches can index with 32-bit arithmetic. */
+template <typename F>
+static void cu_by_sequences(int B, size_t per_seq, F run) {
+    if (B <= 0 || per_seq == 0) return;
+    size_t seqs = ((size_t)1 << 30) / per_seq;
+    if (seqs == 0) seqs = 1;
+    for (size_t b0 = 0; b0 < (size_t)B; b0 += seqs) {
+        size_t nb = (size_t)B - b0 < seqs ? (size_t)B - b0 : seqs;
+        run(b0 * per_seq, nb * per_seq);
+    }
+}
 /* rounds up to a multiple of 256 bytes (sub-buffers carved out of one scratch) */
 static inline size_t cu_align256(size_t b) { return (b + 255) & ~(size_t)255; }
 

@@ -37,8 +37,7 @@ void cu_embedding_forward(Backend *be, void *out, const int32_t *tokens, const v
                           int N, int C) {
     size_t total = (size_t)N * C;
     if (!total) return;
-    unsigned blocks = cu_blocks(total, 256);
-    if (blocks > 65535u * 8) blocks = 65535u * 8;
+    const unsigned blocks = cu_grid(total);
     embedding_fwd_kernel<<<blocks, 256, 0, cu_stream(be)>>>((bf16 *)out, tokens,
                                                             (const bf16 *)table, N, C);
     LAUNCH_CHECK("embedding_fwd_kernel");

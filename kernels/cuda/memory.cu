@@ -90,8 +90,7 @@ __global__ void f32_to_bf16_kernel(bf16 *__restrict__ dst, const float *__restri
 
 void cu_master_to_compute(Backend *be, void *dst_act, const float *src_master, size_t n) {
     if (!n) return;
-    unsigned blocks = cu_blocks(n, 256);
-    if (blocks > 65535u * 8) blocks = 65535u * 8;
+    const unsigned blocks = cu_grid(n);
     f32_to_bf16_kernel<<<blocks, 256, 0, cu_stream(be)>>>((bf16 *)dst_act, src_master, n);
     LAUNCH_CHECK("f32_to_bf16_kernel");
 }

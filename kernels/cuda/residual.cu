@@ -9,15 +9,10 @@ __global__ void residual_kernel(bf16 *out, const bf16 *x, float scale, const bf1
         out[i] = tobf(scale * ld(x, i) + ld(f, i));
 }
 
-static unsigned grid_for(size_t n) {
-    unsigned b = cu_blocks(n, 256);
-    return b > 65535u * 8 ? 65535u * 8 : b;
-}
-
 void cu_residual_forward(Backend *be, void *out, const void *x, float scale, const void *f,
                          size_t n) {
     if (!n) return;
-    residual_kernel<<<grid_for(n), 256, 0, cu_stream(be)>>>((bf16 *)out, (const bf16 *)x, scale,
+    residual_kernel<<<cu_grid(n), 256, 0, cu_stream(be)>>>((bf16 *)out, (const bf16 *)x, scale,
                                                            (const bf16 *)f, n);
     LAUNCH_CHECK("residual_kernel");
 }
@@ -25,7 +20,7 @@ void cu_residual_forward(Backend *be, void *out, const void *x, float scale, con
 void cu_scaled_add(Backend *be, void *dst, const void *src, float scale, size_t n) {
     if (!n) return;
     /* dst = scale * src + dst */
-    residual_kernel<<<grid_for(n), 256, 0, cu_stream(be)>>>((bf16 *)dst, (const bf16 *)src,
+    residual_kernel<<<cu_grid(n), 256, 0, cu_stream(be)>>>((bf16 *)dst, (const bf16 *)src,
                                                            scale, (const bf16 *)dst, n);
     LAUNCH_CHECK("residual_kernel (scaled_add)");
 }

@@ -55,22 +55,15 @@ __global__ void rope_kernel(int backward, bf16 *__restrict__ out, const bf16 *in
 
 static void launch(Backend *be, int backward, void *out, const void *inp, int B, int T, int NH,
                    int HS, float theta) {
-    const size_t per_seq = (size_t)T * NH * (HS / 2);
+    const size_t per_seq = (size_t)T * NH * (HS / 2); /* pairs per sequence */
     if (!per_seq || B <= 0) return;
     const float *cs = rope_table(be, T, HS, theta);
-    size_t seqs = ((size_t)1 << 30) / per_seq; /* sequences per launch: < 2^31 pairs */
-    if (seqs == 0) seqs = 1;
-    for (size_t b0 = 0; b0 < (size_t)B; b0 += seqs) {
-        size_t nb = (size_t)B - b0 < seqs ? (size_t)B - b0 : seqs;
-        size_t off = b0 * T * NH * HS;
-        unsigned pairs = (unsigned)(nb * per_seq);
-        unsigned blocks = cu_blocks(pairs, 256);
-        if (blocks > 65535u * 8) blocks = 65535u * 8;
-        rope_kernel<<<blocks, 256, 0, cu_stream(be)>>>(backward, (bf16 *)out + off,
-                                                       (const bf16 *)inp + off, cs, pairs, T, NH,
-                                                       HS);
+    cu_by_sequences(B, per_seq, [&](size_t first_pair, size_t pairs) {
+        const size_t off = first_pair / (HS / 2) * HS; /* element offset of those sequences */
+        rope_kernel<<<cu_grid(pairs), 256, 0, cu_stream(be)>>>(
+            backward, (bf16 *)out + off, (const bf16 *)inp + off, cs, (unsigned)pairs, T, NH, HS);
         LAUNCH_CHECK("rope_kernel");
-    }
+    });
 }
 
 void cu_rope_forward(Backend *be, void *out, const void *inp, int B, int T, int NH, int HS,

@@ -47,11 +47,6 @@ __global__ void swiglu_bwd_kernel(bf16 *__restrict__ dgate, bf16 *__restrict__ d
     }
 }
 
-static unsigned grid_for(size_t n) {
-    unsigned b = cu_blocks(n, 256);
-    return b > 65535u * 8 ? 65535u * 8 : b;
-}
-
 /* elements handled by the 8-wide launch: all but the last n % 8, when every pointer allows */
 static size_t vector_part(size_t n, const void *const *ptrs, int nptr) {
     for (int i = 0; i < nptr; i++)
@@ -64,12 +59,12 @@ void cu_swiglu_forward(Backend *be, void *out, const void *gate, const void *up,
     const void *ptrs[] = {out, gate, up};
     size_t nv = vector_part(n, ptrs, 3), rest = n - nv;
     if (nv) {
-        swiglu_fwd_kernel<8><<<grid_for(nv / 8), 256, 0, cu_stream(be)>>>(
+        swiglu_fwd_kernel<8><<<cu_grid(nv / 8), 256, 0, cu_stream(be)>>>(
             (bf16 *)out, (const bf16 *)gate, (const bf16 *)up, nv / 8);
         LAUNCH_CHECK("swiglu_fwd_kernel<8>");
     }
     if (rest) {
-        swiglu_fwd_kernel<1><<<grid_for(rest), 256, 0, cu_stream(be)>>>(
+        swiglu_fwd_kernel<1><<<cu_grid(rest), 256, 0, cu_stream(be)>>>(
             (bf16 *)out + nv, (const bf16 *)gate + nv, (const bf16 *)up + nv, rest);
         LAUNCH_CHECK("swiglu_fwd_kernel<1>");
     }
@@ -81,13 +76,13 @@ void cu_swiglu_backward(Backend *be, void *dgate, void *dup, const void *dout, c
     const void *ptrs[] = {dgate, dup, dout, gate, up};
     size_t nv = vector_part(n, ptrs, 5), rest = n - nv;
     if (nv) {
-        swiglu_bwd_kernel<8><<<grid_for(nv / 8), 256, 0, cu_stream(be)>>>(
+        swiglu_bwd_kernel<8><<<cu_grid(nv / 8), 256, 0, cu_stream(be)>>>(
             (bf16 *)dgate, (bf16 *)dup, (const bf16 *)dout, (const bf16 *)gate,
             (const bf16 *)up, nv / 8);
         LAUNCH_CHECK("swiglu_bwd_kernel<8>");
     }
     if (rest) {
-        swiglu_bwd_kernel<1><<<grid_for(rest), 256, 0, cu_stream(be)>>>(
+        swiglu_bwd_kernel<1><<<cu_grid(rest), 256, 0, cu_stream(be)>>>(
             (bf16 *)dgate + nv, (bf16 *)dup + nv, (const bf16 *)dout + nv, (const bf16 *)gate + nv,
             (const bf16 *)up + nv, rest);
         LAUNCH_CHECK("swiglu_bwd_kernel<1>");
