@@ -29,8 +29,9 @@
 #include "h5util.h"
 #include "model.h"
 #include "provenance.h"
+#include "rng.h"
+#include "run.h"
 #include "schemes.h"
-#include "train.h"
 
 /* ---- results file ----------------------------------------------------------------------- */
 
@@ -260,13 +261,6 @@ static double peak_rss_bytes(void) {
     return 1024.0 * (double)ru.ru_maxrss;
 }
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* ---- the benchmark context ------------------------------------------------------------ */
 
 typedef struct {
@@ -422,7 +416,7 @@ static void fill_random(BenchCtx *b, void *dst, size_t n, float scale, int act) 
     float *h = malloc(n * sizeof *h);
     if (!h) return;
     for (size_t i = 0; i < n; i++)
-        h[i] = scale * (float)((double)(splitmix(&b->rng) >> 11) / 9007199254740992.0 - 0.5);
+        h[i] = scale * (float)((double)(rng_next(&b->rng) >> 11) / 9007199254740992.0 - 0.5);
     if (act) b->be->ops->upload_act(b->be, dst, h, n);
     else b->be->ops->upload(b->be, dst, h, n * sizeof *h);
     free(h);
@@ -494,7 +488,7 @@ static void bench_ops(BenchCtx *b, const BenchModel *bm, const ModelConfig *mc, 
     {
         int32_t *t = malloc(N * sizeof *t);
         if (t) {
-            for (size_t i = 0; i < N; i++) t[i] = (int32_t)(splitmix(&b->rng) % (uint64_t)o.V);
+            for (size_t i = 0; i < N; i++) t[i] = (int32_t)(rng_next(&b->rng) % (uint64_t)o.V);
             op->upload(be, o.targets, t, N * sizeof *t);
             free(t);
         }
@@ -602,15 +596,12 @@ static void model_cfg_of(const BenchModel *bm, ModelConfig *mc) {
 static size_t bench_train(BenchCtx *b, const BenchModel *bm, const ModelConfig *mc) {
     Backend *be = b->be;
     const int L = mc->n_layer, B = bench_batch(b, bm), T = mc->seq_len;
-    SublayerSpec *specs = calloc((size_t)(2 * L), sizeof *specs);
     SchemeParams sp;
     scheme_params_default(&sp);
     char err[512];
     size_t P = 0;
-    if (!specs || scheme_build_table(scheme_find("pre_ln"), &sp, L, specs, err, sizeof err)) {
-        free(specs);
-        return 0;
-    }
+    SublayerSpec *specs = run_build_specs(mc, scheme_find("pre_ln"), &sp, err, sizeof err);
+    if (!specs) return 0;
     int is_cpu = !strcmp(be->name, "cpu");
     double rss0 = 0;
     if (is_cpu) {
@@ -632,8 +623,8 @@ static size_t bench_train(BenchCtx *b, const BenchModel *bm, const ModelConfig *
         model_set_params(m, host);
         free(host);
         host = NULL;
-        for (int i = 0; i < B * T; i++) tok[i] = (int32_t)(splitmix(&b->rng) % 256);
-        for (int i = 0; i < B * T; i++) tgt[i] = (int32_t)(splitmix(&b->rng) % 256);
+        for (int i = 0; i < B * T; i++) tok[i] = (int32_t)(rng_next(&b->rng) % 256);
+        for (int i = 0; i < B * T; i++) tgt[i] = (int32_t)(rng_next(&b->rng) % 256);
         int steps = b->reps < 3 ? 3 : b->reps;
         double v[64], mfu[64], med, mn, mx;
         int paired = 0;
@@ -716,7 +707,6 @@ static int dump_init(const char *out_path, const char *cfg_path, const char *con
     int rc = 1;
     const ModelConfig *mc = &run.model;
     const int L = mc->n_layer, B = run.train.batch, T = mc->seq_len, N = B * T;
-    SublayerSpec *specs = calloc((size_t)(2 * L), sizeof *specs);
     Dataset ds = {0};
     Backend *be = NULL;
     Model *m = NULL;
@@ -725,18 +715,18 @@ static int dump_init(const char *out_path, const char *cfg_path, const char *con
     double *d64 = malloc((size_t)N * sizeof *d64);
     char *yaml = NULL;
     hid_t f = -1, g = -1;
-    if (!specs || !tok || !tgt || !d64) goto done;
-    if (train_build_specs(&run, specs, err, sizeof err) != 0 ||
-        train_load_dataset(&run, &ds, err, sizeof err) != 0) {
+    if (!tok || !tgt || !d64) goto done;
+    if (run_load_dataset(&run, &ds, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         rc = 2;
         goto done;
     }
-    be = backend_create(config_backend_name(run.backend.name), run.backend.threads, err, sizeof err);
-    if (!be || !(m = model_create(be, mc, specs, B, err, sizeof err))) {
+    if (!(be = run_open_backend(&run, err, sizeof err)) ||
+        !(m = run_create_model(&run, be, err, sizeof err))) {
         fprintf(stderr, "bench --dump-init: %s\n", err);
         goto done;
     }
+    const SublayerSpec *specs = model_specs(m);
     const ParamTable *t = model_params(m);
     host = malloc(t->total * sizeof *host);
     grads = malloc(t->total * sizeof *grads);
@@ -828,7 +818,6 @@ done:
     if (m) model_destroy(m);
     if (be) backend_destroy(be);
     dataset_free(&ds);
-    free(specs);
     config_free(&run);
     return rc;
 }

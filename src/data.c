@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "rng.h"
 #include "tokenizer.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
@@ -436,28 +437,20 @@ void dataset_free(Dataset *ds) {
     memset(ds, 0, sizeof *ds);
 }
 
-/* splitmix64 step on an explicit state */
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* uniform in [0, bound), bound >= 1, unbiased (rejection of the short top range) */
 static uint64_t uniform_below(uint64_t *state, uint64_t bound) {
     uint64_t threshold = (0 - bound) % bound;
     for (;;) {
-        uint64_t r = splitmix64(state);
+        uint64_t r = rng_next(state);
         if (r >= threshold) return r % bound;
     }
 }
 
 void dataset_permutation(size_t n, uint64_t seed, uint64_t epoch, size_t *perm) {
     uint64_t mix = seed;
-    uint64_t state = splitmix64(&mix);        /* decorrelate nearby seeds */
+    uint64_t state = rng_next(&mix);        /* decorrelate nearby seeds */
     uint64_t emix = epoch ^ 0xD1B54A32D192ED03ull;
-    state ^= splitmix64(&emix);               /* and nearby epochs */
+    state ^= rng_next(&emix);               /* and nearby epochs */
     for (size_t i = 0; i < n; i++) perm[i] = i;
     for (size_t i = n; i > 1; i--) {
         size_t j = (size_t)uniform_below(&state, (uint64_t)i);

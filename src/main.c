@@ -3,6 +3,7 @@
  * place allowed process-wide state; the work itself lives in the modules it calls. */
 #include <cblas.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <libgen.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "export.h"
 #include "model.h"
 #include "report.h"
+#include "run.h"
 #include "schemes.h"
 #include "sweep.h"
 #include "tables.h"
@@ -45,8 +47,7 @@ static int usage_error(const Command *cmd, const char *fmt, const char *arg) {
     return EXIT_USAGE;
 }
 
-/* Flags shared by commands that read a config: --set k=v (repeatable). Collects the
- * positional arguments into pos[]. Returns -1 on a flag the command does not know. */
+/* Every command's flags, parsed by one parser: positional arguments go to pos[]. */
 typedef struct {
     const char *pos[4];
     int n_pos;
@@ -65,48 +66,62 @@ static int option_allowed(const char *allowed, const char *arg) {
     return 0;
 }
 
+/* The flags, a row each: a string flag stores its value in an Args field, a switch sets an
+ * int field to 1; the rest (--set, -j, --step, --stop-after) convert their value below. */
+typedef struct {
+    const char *flag;
+    size_t string_field; /* offsetof a const char * in Args, or 0 */
+    size_t switch_field; /* offsetof an int in Args, or 0 */
+} FlagRow;
+
+#define STRING_FLAG(name, field) {name, offsetof(Args, field), 0}
+#define SWITCH_FLAG(name, field) {name, 0, offsetof(Args, field)}
+static const FlagRow flag_rows[] = {
+    {"--set", 0, 0},                 {"-j", 0, 0},
+    {"--step", 0, 0},                {"--stop-after", 0, 0},
+    STRING_FLAG("--data", data),     STRING_FLAG("-o", out),
+    STRING_FLAG("--what", what),     STRING_FLAG("--paper", paper),
+    STRING_FLAG("--format", format), SWITCH_FLAG("--resume", resume),
+    SWITCH_FLAG("--quiet", quiet),
+};
+
+/* Parses argv[1..] (argv[0] is the command) into a, accepting only the flags named in
+ * `allowed`. Returns 0, or EXIT_USAGE after printing what was wrong and the usage. */
 static int parse_args(const Command *cmd, int argc, char **argv, const char *allowed, Args *a) {
     memset(a, 0, sizeof *a);
     a->step = EXPORT_LAST_STEP;
     a->jobs = 1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        int takes_value = !strcmp(arg, "--set") || !strcmp(arg, "--data") || !strcmp(arg, "-o") ||
-                          !strcmp(arg, "--stop-after") || !strcmp(arg, "-j") ||
-                          !strcmp(arg, "--what") || !strcmp(arg, "--step") ||
-                          !strcmp(arg, "--paper") || !strcmp(arg, "--format");
-        if (arg[0] == '-' && !option_allowed(allowed, arg)) return usage_error(cmd, "unknown option %s", arg);
-        if (takes_value && i + 1 >= argc) return usage_error(cmd, "%s needs a value", arg);
-        if (!strcmp(arg, "--set")) {
-            if (a->n_sets == 64) return usage_error(cmd, "too many %s", arg);
-            a->sets[a->n_sets++] = argv[++i];
-        } else if (!strcmp(arg, "--data")) a->data = argv[++i];
-        else if (!strcmp(arg, "-o")) a->out = argv[++i];
-        else if (!strcmp(arg, "--stop-after")) a->stop_after = atoi(argv[++i]);
-        else if (!strcmp(arg, "--what")) a->what = argv[++i];
-        else if (!strcmp(arg, "--paper")) a->paper = argv[++i];
-        else if (!strcmp(arg, "--format")) a->format = argv[++i];
-        else if (!strcmp(arg, "--step")) {
-            const char *v = argv[++i];
-            a->step = !strcmp(v, "all") ? EXPORT_ALL_STEPS : strtol(v, NULL, 10);
-        } else if (!strcmp(arg, "-j")) {
-            a->jobs = atoi(argv[++i]);
-            if (a->jobs < 1) return usage_error(cmd, "-j needs a count >= 1, got %s", argv[i]);
+        if (arg[0] != '-') {
+            if (a->n_pos == 4) return usage_error(cmd, "unexpected argument %s", arg);
+            a->pos[a->n_pos++] = arg;
+            continue;
         }
-        else if (!strcmp(arg, "--resume")) a->resume = 1;
-        else if (!strcmp(arg, "--quiet")) a->quiet = 1;
-        else if (a->n_pos < 4) a->pos[a->n_pos++] = arg;
-        else return usage_error(cmd, "unexpected argument %s", arg);
+        const FlagRow *row = NULL;
+        for (size_t k = 0; k < sizeof flag_rows / sizeof flag_rows[0]; k++)
+            if (!strcmp(arg, flag_rows[k].flag)) row = &flag_rows[k];
+        if (!row || !option_allowed(allowed, arg)) return usage_error(cmd, "unknown option %s", arg);
+        if (row->switch_field) {
+            *(int *)((char *)a + row->switch_field) = 1;
+            continue;
+        }
+        if (i + 1 >= argc) return usage_error(cmd, "%s needs a value", arg);
+        const char *value = argv[++i];
+        if (row->string_field) {
+            *(const char **)((char *)a + row->string_field) = value;
+        } else if (!strcmp(arg, "--set")) {
+            if (a->n_sets == 64) return usage_error(cmd, "too many %s", arg);
+            a->sets[a->n_sets++] = value;
+        } else if (!strcmp(arg, "--stop-after")) {
+            a->stop_after = atoi(value);
+        } else if (!strcmp(arg, "--step")) {
+            a->step = !strcmp(value, "all") ? EXPORT_ALL_STEPS : strtol(value, NULL, 10);
+        } else if ((a->jobs = atoi(value)) < 1) { /* -j */
+            return usage_error(cmd, "-j needs a count >= 1, got %s", value);
+        }
     }
     return 0;
-}
-
-static Backend *open_backend(const NbConfig *cfg) {
-    char err[512];
-    Backend *be = backend_create(config_backend_name(cfg->backend.name), cfg->backend.threads,
-                                 err, sizeof err);
-    if (!be) fprintf(stderr, "%s: backend.name: %s\n", cfg->source_path, err);
-    return be;
 }
 
 /* ---- train, sweep ---------------------------------------------------------------------- */
@@ -143,35 +158,17 @@ static int run_grid(const Command *cmd, int argc, char **argv, int is_sweep) {
         fprintf(stderr, "%s\n", err);
         return EXIT_USAGE;
     }
-    /* check data and backend once up front, so a config error is one line and exit 2 */
-    Dataset ds = {0};
-    Backend *be = NULL;
-    if (train_load_dataset(&cfg, &ds, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        rc = EXIT_USAGE;
-        goto done;
-    }
-    if (!(be = open_backend(&cfg))) {
-        rc = EXIT_USAGE;
-        goto done;
-    }
-    if (!a.quiet)
-        fprintf(stderr, "normbench %s: %s, %d scheme(s) x %d seed(s), backend %s (%s), "
-                "%zu train / %zu val tokens\n", cmd->name, cfg.name, cfg.n_schemes, cfg.n_seeds,
-                be->name, be->device, ds.n_train, ds.n_val);
-    backend_destroy(be);
-    be = NULL;
-    dataset_free(&ds);
     install_stop_handler();
-    SweepOptions opt = {.jobs = a.jobs, .fresh = !is_sweep && !a.resume,
+    SweepOptions opt = {.command = cmd->name, .jobs = a.jobs, .fresh = !is_sweep && !a.resume,
                         .progress = a.quiet ? NULL : stderr,
                         .progress_tty = isatty(fileno(stderr)), .stop_flag = &stop_requested,
                         .stop_after = a.stop_after};
     SweepTotals t;
-    if (sweep_execute(&cfg, &opt, &t, err, sizeof err) != 0) {
+    rc = sweep_execute(&cfg, &opt, &t, err, sizeof err);
+    if (rc != 0) {
         fprintf(stderr, "%s\n", err);
-        rc = EXIT_RUN_FAILED;
-        goto done;
+        config_free(&cfg);
+        return rc == SWEEP_SETUP_ERROR ? EXIT_USAGE : EXIT_RUN_FAILED;
     }
     char dir[NB_PATH_MAX * 2];
     sweep_dir(&cfg, dir, sizeof dir);
@@ -179,12 +176,8 @@ static int run_grid(const Command *cmd, int argc, char **argv, int is_sweep) {
         fprintf(stderr, "normbench %s: %d finished, %d diverged, %d failed, %d stopped, "
                 "%d skipped; run files in %s/\n", cmd->name, t.finished, t.diverged, t.failed,
                 t.stopped, t.skipped, dir);
-    rc = stop_requested ? 130 : (t.diverged || t.failed) ? EXIT_RUN_FAILED : 0;
-done:
-    if (be) backend_destroy(be);
-    dataset_free(&ds);
     config_free(&cfg);
-    return rc;
+    return stop_requested ? 130 : (t.diverged || t.failed) ? EXIT_RUN_FAILED : 0;
 }
 
 static int cmd_train(const Command *cmd, int argc, char **argv) { return run_grid(cmd, argc, argv, 0); }
@@ -277,11 +270,9 @@ static int cmd_show(const Command *cmd, int argc, char **argv) {
     config_print(stdout, &cfg);
     const ModelConfig *mc = &cfg.model;
     ParamTable t;
-    SublayerSpec *specs = malloc(sizeof *specs * 2 * (size_t)mc->n_layer);
     Backend *be = backend_create("cpu", 1, err, sizeof err);
-    if (!specs || !be || param_table_build(mc, &t) != 0) {
+    if (!be || param_table_build(mc, &t) != 0) {
         fprintf(stderr, "normbench show: out of memory\n");
-        free(specs);
         if (be) backend_destroy(be);
         config_free(&cfg);
         return EXIT_RUN_FAILED;
@@ -293,15 +284,13 @@ static int cmd_show(const Command *cmd, int argc, char **argv) {
     print_count("FLOPs per token (train)", model_flops_per_token(mc), "");
     print_count("tokens per step", (double)cfg.train.batch * mc->seq_len * cfg.train.grad_accum, "");
     for (int si = 0; si < cfg.n_schemes; si++) {
-        NbConfig run;
-        config_select_run(&cfg, si, 0, &run);
-        if (train_build_specs(&run, specs, err, sizeof err) != 0) {
+        const SchemeRow *row = cfg.schemes[si];
+        SublayerSpec *specs = run_build_specs(mc, row, &cfg.scheme_params, err, sizeof err);
+        if (!specs) {
             fprintf(stderr, "%s\n", err);
             rc = EXIT_USAGE;
-            config_free(&run);
             break;
         }
-        const SchemeRow *row = run.schemes[0];
         printf("\n# scheme %s: %s (%s)\n", row->name, row->description, row->source);
         print_count("memory estimate (cpu fp32)",
                     (double)model_memory_bytes(mc, specs, cfg.train.batch, be), "B");
@@ -317,10 +306,9 @@ static int cmd_show(const Command *cmd, int argc, char **argv) {
                    placement_name(sp->placement), sp->in_scale, sp->residual_scale,
                    init_kind_name(sp->init), sp->init_std, gains);
         }
-        config_free(&run);
+        free(specs);
     }
     param_table_free(&t);
-    free(specs);
     backend_destroy(be);
     config_free(&cfg);
     return rc;
@@ -355,20 +343,18 @@ static int cmd_eval(const Command *cmd, int argc, char **argv) {
     Dataset ds = {0};
     Backend *be = NULL;
     Model *m = NULL;
-    SublayerSpec *specs = malloc(sizeof *specs * 2 * (size_t)cfg.model.n_layer);
     rc = EXIT_USAGE;
-    int ds_rc = !a.data ? train_load_dataset(&cfg, &ds, err, sizeof err)
+    int ds_rc = !a.data ? run_load_dataset(&cfg, &ds, err, sizeof err)
                 : has_suffix(a.data, ".bin")
                     ? dataset_load_shards(&ds, a.data, a.data, cfg.model.seq_len,
                                           cfg.model.vocab_size, err, sizeof err)
                     : dataset_load_text(&ds, a.data, cfg.model.seq_len, cfg.model.vocab_size, err,
                                         sizeof err);
-    if (ds_rc != 0 || !specs || train_build_specs(&cfg, specs, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", specs ? err : "normbench eval: out of memory");
+    if (ds_rc != 0 || !(be = run_open_backend(&cfg, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
         goto done;
     }
-    if (!(be = open_backend(&cfg))) goto done;
-    if (!(m = model_create(be, &cfg.model, specs, cfg.train.batch, err, sizeof err)) ||
+    if (!(m = run_create_model(&cfg, be, err, sizeof err)) ||
         checkpoint_load_params(a.pos[0], m, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         rc = EXIT_RUN_FAILED;
@@ -388,7 +374,6 @@ done:
     model_destroy(m);
     if (be) backend_destroy(be);
     dataset_free(&ds);
-    free(specs);
     config_free(&cfg);
     return rc;
 }

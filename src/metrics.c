@@ -207,15 +207,6 @@ done:
     return rc;
 }
 
-double metrics_val_loss(Model *m, const ProbeSet *ps, SkipMask skip) {
-    if (ps->n_batches == 0) return NAN;
-    const size_t per = (size_t)ps->B * (size_t)ps->T;
-    double sum = 0.0;
-    for (int i = 0; i < ps->n_batches; i++)
-        sum += model_forward(m, ps->tokens + (size_t)i * per, ps->targets + (size_t)i * per, skip);
-    return sum / (double)(size_t)ps->n_batches;
-}
-
 int metrics_prune(Model *m, const ProbeSet *ps, PruneResult *out, char *err, size_t errlen) {
     const ModelConfig *c = model_config(m);
     const int L = c->n_layer;
@@ -241,7 +232,7 @@ int metrics_prune(Model *m, const ProbeSet *ps, PruneResult *out, char *err, siz
     /* Per batch: one full forward, then every variant from its first removed sublayer
      * (model_forward_from), blocks from the last to the first, so that each variant reads
      * only residual-stream states no earlier variant has overwritten. Losses are summed over
-     * batches in batch order, as metrics_val_loss sums them: the results equal one full
+     * batches in batch order, as train_evaluate sums them: the results equal one full
      * forward per variant and batch exactly, for about half the work. */
     const size_t per = (size_t)ps->B * (size_t)ps->T;
     for (int i = 0; i < ps->n_batches; i++) {

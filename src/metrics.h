@@ -89,13 +89,8 @@ void metrics_grad_norms(const Model *m, double scale, LayerProbe *p);
 int metrics_hidden_probes(Model *m, const ProbeSet *ps, LayerProbe *p, char *err,
                           size_t errlen);
 
-/* Mean validation loss over ps with the given skip mask (NULL: intact model): the sum of
- * the batches' mean losses over n_batches, the same arithmetic as train_evaluate, so the
- * intact loss on the eval batches equals the trainer's validation loss bitwise. NaN when
- * ps holds no batch. */
-double metrics_val_loss(Model *m, const ProbeSet *ps, SkipMask skip);
-
-/* The pruning sweep over ps: 3L + 1 evaluations. Returns 0, or -1 with err. */
+/* The pruning sweep over ps: 3L + 1 evaluations, each the mean over the batches of their
+ * mean losses, summed in batch order as train_evaluate sums them (so the intact loss on the
+ * eval batches equals the trainer's validation loss bitwise). Returns 0, or -1 with err. */
 int metrics_prune(Model *m, const ProbeSet *ps, PruneResult *out, char *err, size_t errlen);
-
 #endif

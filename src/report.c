@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <hdf5.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -16,8 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "h5util.h"
-#include "runfiles.h"
+#include "runfile.h"
 #include "schemes.h"
 
 /* ---- one run file ------------------------------------------------------------------- */
@@ -30,14 +28,16 @@ typedef struct {
 enum { LAYER_VARIANCE = 0, LAYER_ANGULAR, LAYER_ANGULAR_LAST, LAYER_GRAD, LAYER_KINDS };
 enum { PRUNE_BLOCK = 0, PRUNE_ATTN, PRUNE_MLP, PRUNE_KINDS };
 
-static const char *const layer_names[LAYER_KINDS] = {"layers/variance", "layers/angular",
-                                                     "layers/angular_last", "layers/grad_norm"};
-static const char *const prune_names[PRUNE_KINDS] = {"prune/block", "prune/attn", "prune/mlp"};
+/* the run-file datasets behind each kind */
+static const RunDataset layer_data[LAYER_KINDS] = {RF_LAYERS_VARIANCE, RF_LAYERS_ANGULAR,
+                                                   RF_LAYERS_ANGULAR_LAST, RF_LAYERS_GRAD_NORM};
+static const RunDataset prune_data[PRUNE_KINDS] = {RF_PRUNE_BLOCK, RF_PRUNE_ATTN, RF_PRUNE_MLP};
 
 typedef struct {
     char *file;   /* base name inside DIR */
     char *scheme; /* root attribute `scheme` */
-    char *status; /* root attribute `status`; "unknown" when absent */
+    char *status; /* root attribute `status` as stored; "unknown" when absent */
+    RunStatus status_code;
     long long seed;
     int has_seed;
     int L;        /* /model n_layer (or inferred from the layer data); 0 = unknown */
@@ -85,11 +85,16 @@ static void logf_(FILE *log, const char *fmt, ...) {
 }
 
 
-static void read_vec(hid_t f, const char *name, Vec *out) {
-    size_t dims[1];
-    int rank;
-    if (h5_read_f64_nd(f, name, 1, &out->v, dims, &rank) == 0) out->n = dims[0];
-    else out->n = 0;
+/* Takes a rank-1 dataset out of d into a Vec (empty when absent or of another rank). */
+static void take_vec(RunFileData *d, RunDataset k, Vec *out) {
+    RunArray *a = &d->data[k];
+    out->v = NULL;
+    out->n = 0;
+    if (a->present && a->rank == 1) {
+        out->v = a->data;
+        out->n = a->dims[0];
+        a->data = NULL;
+    }
 }
 
 static const char *shape_str(char *buf, size_t len, const size_t *dims, int rank) {
@@ -100,67 +105,51 @@ static const char *shape_str(char *buf, size_t len, const size_t *dims, int rank
     return buf;
 }
 
-/* Reads /layers and /prune once L is known; a dataset of the wrong shape is ignored with a
- * warning. */
-static void read_layers(hid_t f, Run *r, FILE *log, const char *path) {
-    size_t dims[3];
-    int rank;
+/* Takes /layers and /prune out of d once L is known; a dataset of the wrong shape is
+ * ignored with a warning. */
+static void take_layers(RunFileData *d, Run *r, FILE *log, const char *path) {
     char shape[96];
-    double *buf = NULL;
-    Vec steps = {0};
-    read_vec(f, "layers/step", &steps);
+    Vec steps;
+    take_vec(d, RF_LAYERS_STEP, &steps);
     r->probe_step = steps.v;
     r->n_probe = steps.n;
     for (int k = 0; k < LAYER_KINDS && r->n_probe > 0; k++) {
-        int want_rank = (k == LAYER_ANGULAR || k == LAYER_ANGULAR_LAST) ? 3 : 2;
-        if (h5_read_f64_nd(f, layer_names[k], 3, &buf, dims, &rank) != 0) continue;
+        RunArray *a = &d->data[layer_data[k]];
+        if (!a->present) continue;
+        int want_rank = runfile_dataset_rank(layer_data[k]);
         size_t w = (size_t)r->L + (k == LAYER_GRAD ? 0 : 1);
-        int ok = r->L > 0 && rank == want_rank && dims[0] == r->n_probe && dims[1] == w &&
-                 (want_rank == 2 || dims[2] == w);
+        int ok = r->L > 0 && a->rank == want_rank && a->dims[0] == r->n_probe &&
+                 a->dims[1] == w && (want_rank == 2 || a->dims[2] == w);
         if (ok) {
-            r->layer[k] = buf;
+            r->layer[k] = a->data;
+            a->data = NULL;
         } else {
             logf_(log, "warning: %s: /%s has shape %s, expected [%zu, %zu%s]; ignored", path,
-                  layer_names[k], shape_str(shape, sizeof shape, dims, rank), r->n_probe, w,
+                  runfile_dataset_name(layer_data[k]),
+                  shape_str(shape, sizeof shape, a->dims, a->rank), r->n_probe, w,
                   want_rank == 3 ? (w == (size_t)r->L + 1 ? ", L+1" : "") : "");
-            free(buf);
         }
-        buf = NULL;
     }
     for (int k = 0; k < PRUNE_KINDS; k++) {
-        if (h5_read_f64_nd(f, prune_names[k], 1, &buf, dims, &rank) != 0) continue;
-        if (r->L > 0 && dims[0] == (size_t)r->L) {
-            r->prune[k] = buf;
+        RunArray *a = &d->data[prune_data[k]];
+        if (!a->present) continue;
+        if (r->L > 0 && a->rank == 1 && a->dims[0] == (size_t)r->L) {
+            r->prune[k] = a->data;
+            a->data = NULL;
         } else {
             logf_(log, "warning: %s: /%s has %zu entries, expected n_layer = %d; ignored", path,
-                  prune_names[k], dims[0], r->L);
-            free(buf);
+                  runfile_dataset_name(prune_data[k]), a->dims[0], r->L);
         }
-        buf = NULL;
     }
-    r->base_loss = NAN;
-    H5E_BEGIN_TRY {
-        hid_t g = H5Lexists(f, "prune", H5P_DEFAULT) > 0 ? H5Gopen2(f, "prune", H5P_DEFAULT) : -1;
-        if (g >= 0) {
-            if (h5_read_attr_double(g, "base_loss", &r->base_loss) != 0) r->base_loss = NAN;
-            H5Gclose(g);
-        }
-    } H5E_END_TRY;
+    r->base_loss = d->prune_base_loss;
 }
 
 /* Infers L when /model n_layer is missing: from /layers/variance, else /prune/block. */
-static int infer_layers(hid_t f) {
-    size_t dims[3];
-    int rank;
-    double *buf = NULL;
-    int L = 0;
-    if (h5_read_f64_nd(f, "layers/variance", 3, &buf, dims, &rank) == 0 && rank == 2 && dims[1] > 1)
-        L = (int)dims[1] - 1;
-    free(buf);
-    buf = NULL;
-    if (!L && h5_read_f64_nd(f, "prune/block", 1, &buf, dims, &rank) == 0) L = (int)dims[0];
-    free(buf);
-    return L;
+static int infer_layers(const RunFileData *d) {
+    const RunArray *var = &d->data[RF_LAYERS_VARIANCE], *block = &d->data[RF_PRUNE_BLOCK];
+    if (var->present && var->rank == 2 && var->dims[1] > 1) return (int)var->dims[1] - 1;
+    if (block->present) return (int)block->dims[0];
+    return 0;
 }
 
 /* Returns 0, or -1 with the reason in why (the file is skipped). */
@@ -169,46 +158,36 @@ static int read_run(const char *dir, const char *name, Run *r, FILE *log, char *
     memset(r, 0, sizeof *r);
     r->base_loss = NAN;
     r->d_model = r->n_params = -1;
-    char *path = runfiles_path_join(dir, name);
+    char *path = runfile_path_join(dir, name);
     if (!path) {
         snprintf(why, whylen, "out of memory");
         return -1;
     }
-    hid_t f = h5_open_readonly_nolock(path);
-    if (f < 0) {
-        snprintf(why, whylen, "not a readable HDF5 file (truncated or corrupt?)");
-        free(path);
-        return -1;
-    }
-    if (h5_read_attr_string(f, "scheme", &r->scheme) != 0) {
-        snprintf(why, whylen, "not a normbench run file (no root attribute 'scheme')");
-        H5Fclose(f);
+    RunFileData d;
+    if (runfile_read(path, RF_WANT_ALL, &d, why, whylen) != 0) {
+        runfile_data_free(&d);
         free(path);
         return -1;
     }
     r->file = strdup(name);
-    if (h5_read_attr_string(f, "status", &r->status) != 0) r->status = strdup("unknown");
-    r->has_seed = h5_read_attr_int64(f, "seed", &r->seed) == 0;
-    long long L = 0;
-    H5E_BEGIN_TRY {
-        hid_t g = H5Lexists(f, "model", H5P_DEFAULT) > 0 ? H5Gopen2(f, "model", H5P_DEFAULT) : -1;
-        if (g >= 0) {
-            if (h5_read_attr_int64(g, "n_layer", &L) != 0) L = 0;
-            if (h5_read_attr_int64(g, "d_model", &r->d_model) != 0) r->d_model = -1;
-            if (h5_read_attr_int64(g, "n_params", &r->n_params) != 0) r->n_params = -1;
-            H5Gclose(g);
-        }
-    } H5E_END_TRY;
-    r->L = L > 0 && L < 100000 ? (int)L : infer_layers(f);
-    read_vec(f, "train/step", &r->train_step);
-    read_vec(f, "train/tokens_per_s", &r->tokens_per_s);
-    read_vec(f, "eval/step", &r->eval_step);
-    read_vec(f, "eval/loss", &r->eval_loss);
-    read_vec(f, "eval/ppl", &r->eval_ppl);
-    read_layers(f, r, log, path);
-    H5Fclose(f);
+    r->scheme = d.scheme;
+    r->status = d.status_text;
+    d.scheme = d.status_text = NULL;
+    r->status_code = d.status;
+    r->has_seed = d.has_seed;
+    r->seed = d.seed;
+    r->d_model = d.d_model;
+    r->n_params = d.n_params;
+    r->L = d.n_layer > 0 && d.n_layer < 100000 ? (int)d.n_layer : infer_layers(&d);
+    take_vec(&d, RF_TRAIN_STEP, &r->train_step);
+    take_vec(&d, RF_TRAIN_TOKENS_PER_S, &r->tokens_per_s);
+    take_vec(&d, RF_EVAL_STEP, &r->eval_step);
+    take_vec(&d, RF_EVAL_LOSS, &r->eval_loss);
+    take_vec(&d, RF_EVAL_PPL, &r->eval_ppl);
+    take_layers(&d, r, log, path);
+    runfile_data_free(&d);
     free(path);
-    if (!r->file || !r->status) {
+    if (!r->file) {
         snprintf(why, whylen, "out of memory");
         run_free(r);
         return -1;
@@ -267,8 +246,8 @@ static double vec_mean(const Vec *v) {
     return n ? s / (double)n : NAN;
 }
 
-static int is_curve_status(const char *status) {
-    return !strcmp(status, "finished") || !strcmp(status, "running");
+static int is_curve_status(RunStatus status) {
+    return status == RUN_FINISHED || status == RUN_RUNNING;
 }
 
 static int group_schemes(Report *rep) {
@@ -291,17 +270,17 @@ static int group_schemes(Report *rep) {
         s->curve = malloc(s->count * sizeof *s->curve);
         if (!s->curve) return -1;
         for (size_t i = s->first; i < s->first + s->count; i++)
-            if (is_curve_status(rep->runs[i].status)) s->curve[s->n_curve++] = i;
+            if (is_curve_status(rep->runs[i].status_code)) s->curve[s->n_curve++] = i;
         const char *suffix = "";
         if (s->n_curve == 0) { /* nothing finished: draw what there is, and say so */
-            const char *st = rep->runs[s->first].status;
+            RunStatus common = rep->runs[s->first].status_code; /* RUN_UNKNOWN: mixed */
             for (size_t i = s->first; i < s->first + s->count; i++) {
                 s->curve[s->n_curve++] = i;
-                if (st && strcmp(rep->runs[i].status, st) != 0) st = NULL;
+                if (rep->runs[i].status_code != common) common = RUN_UNKNOWN;
             }
-            suffix = st && !strcmp(st, "diverged") ? " (diverged)"
-                     : st && !strcmp(st, "failed") ? " (failed)"
-                                                    : " (not finished)";
+            suffix = common == RUN_DIVERGED ? " (diverged)"
+                     : common == RUN_FAILED ? " (failed)"
+                                            : " (not finished)";
         }
         for (size_t c = 0; c < s->n_curve && !s->L; c++) s->L = rep->runs[s->curve[c]].L;
         if (s->n_curve > 1)
@@ -313,14 +292,14 @@ static int group_schemes(Report *rep) {
         for (size_t i = s->first; i < s->first + s->count; i++) {
             const Run *r = &rep->runs[i];
             double ppl = last(&r->eval_ppl);
-            if (!strcmp(r->status, "diverged")) s->n_diverged++;
-            if (!strcmp(r->status, "finished") && isfinite(ppl)) s->n_ok++, sum += ppl;
+            if (r->status_code == RUN_DIVERGED) s->n_diverged++;
+            if (r->status_code == RUN_FINISHED && isfinite(ppl)) s->n_ok++, sum += ppl;
         }
         s->mean_ppl = s->n_ok ? sum / (double)s->n_ok : NAN;
         for (size_t i = s->first; i < s->first + s->count; i++) {
             const Run *r = &rep->runs[i];
             double ppl = last(&r->eval_ppl);
-            if (!strcmp(r->status, "finished") && isfinite(ppl))
+            if (r->status_code == RUN_FINISHED && isfinite(ppl))
                 sq += (ppl - s->mean_ppl) * (ppl - s->mean_ppl);
         }
         s->std_ppl = s->n_ok > 1 ? sqrt(sq / (double)(s->n_ok - 1)) : NAN;
@@ -340,7 +319,7 @@ static void report_free(Report *rep) {
 /* Reads DIR. Returns 0, or -1 with err. */
 static int load_dir(Report *rep, const char *dir, FILE *log, char *err, size_t errlen) {
     char **names = NULL;
-    long listed = runfiles_list(dir, 0, runfiles_is_run_file, &names);
+    long listed = runfile_list(dir, 0, runfile_is_run_file, &names);
     if (listed < 0) {
         snprintf(err, errlen, "%s: cannot open run directory: %s", dir, strerror(errno));
         return -1;
@@ -413,7 +392,7 @@ static int close_checked(FILE *f) {
 }
 
 static int write_summary_tsv(const Report *rep, const char *out_dir) {
-    char *p = runfiles_path_join(out_dir, "summary.tsv");
+    char *p = runfile_path_join(out_dir, "summary.tsv");
     FILE *f = p ? fopen(p, "w") : NULL;
     free(p);
     if (!f) return -1;
@@ -435,7 +414,7 @@ static int write_summary_tsv(const Report *rep, const char *out_dir) {
     }
     if (close_checked(f) != 0) return -1;
 
-    p = runfiles_path_join(out_dir, "summary_schemes.tsv");
+    p = runfile_path_join(out_dir, "summary_schemes.tsv");
     f = p ? fopen(p, "w") : NULL;
     free(p);
     if (!f) return -1;
@@ -504,7 +483,7 @@ static void md_num(FILE *f, const char *fmt, double x, int absent) {
 
 static int write_summary_md(const Report *rep, const char *dir, const char *out_dir,
                             const Plot *plots, const char *plot_note) {
-    char *p = runfiles_path_join(out_dir, "summary.md");
+    char *p = runfile_path_join(out_dir, "summary.md");
     FILE *f = p ? fopen(p, "w") : NULL;
     free(p);
     if (!f) return -1;
@@ -577,7 +556,7 @@ static int write_summary_md(const Report *rep, const char *dir, const char *out_
 /* ---- figure data ---------------------------------------------------------------------- */
 
 static FILE *open_data(const char *out_dir, const char *name) {
-    char *p = runfiles_path_join(out_dir, name);
+    char *p = runfile_path_join(out_dir, name);
     FILE *f = p ? fopen(p, "w") : NULL;
     free(p);
     return f;
@@ -901,7 +880,7 @@ static void gp_num(FILE *f, const char *name, double x) { fprintf(f, "%s=%.9g; "
  * gnuplot.log). Returns the exit status, or -1 when it could not be started. */
 static int run_gnuplot(const char *gnuplot, const char *cmds, const char *script,
                        const char *out_dir) {
-    char *log_path = runfiles_path_join(out_dir, "gnuplot.log");
+    char *log_path = runfile_path_join(out_dir, "gnuplot.log");
     int logfd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
     int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     free(log_path);
@@ -932,7 +911,7 @@ static int nonempty_file(const char *dir, const char *name, const char *ext) {
     char *base = malloc(n);
     if (!base) return 0;
     snprintf(base, n, "%s%s", name, ext);
-    char *p = runfiles_path_join(dir, base);
+    char *p = runfile_path_join(dir, base);
     free(base);
     struct stat st;
     int ok = p && stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
@@ -944,7 +923,7 @@ static int nonempty_file(const char *dir, const char *name, const char *ext) {
 static int render(const char *gnuplot, const char *plots_abs, const char *out_dir, int fig,
                   const Plot *pl, char *err, size_t errlen) {
     const FigureDef *fd = &figures[fig];
-    char *script = runfiles_path_join(plots_abs, fd->script);
+    char *script = runfile_path_join(plots_abs, fd->script);
     if (!script || access(script, R_OK) != 0) {
         snprintf(err, errlen, "%s/%s: gnuplot script missing", plots_abs, fd->script);
         free(script);
@@ -1014,7 +993,7 @@ static char *absolute_dir(const char *path) {
     if (path[0] == '/') return strdup(path);
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) return NULL;
-    return runfiles_path_join(cwd, path);
+    return runfile_path_join(cwd, path);
 }
 
 /* ---- entry point ---------------------------------------------------------------------- */
@@ -1025,12 +1004,12 @@ static void remove_outputs(const char *out_dir) {
         for (int e = 0; e < 2; e++) {
             char name[128];
             snprintf(name, sizeof name, "%s%s", figures[k].name, ext[e]);
-            char *p = runfiles_path_join(out_dir, name);
+            char *p = runfile_path_join(out_dir, name);
             if (p) unlink(p);
             free(p);
         }
     }
-    char *p = runfiles_path_join(out_dir, "gnuplot.log");
+    char *p = runfile_path_join(out_dir, "gnuplot.log");
     if (p) unlink(p);
     free(p);
 }
@@ -1052,7 +1031,7 @@ int report_write(const char *dir, const ReportOptions *opt, char *err, size_t er
     logf_(log, "%zu run files, %zu schemes in %s%s", rep.n_runs, rep.n_schemes, dir,
           rep.n_skipped ? " (some files skipped, see above)" : "");
 
-    out_dir = runfiles_path_join(dir, "report");
+    out_dir = runfile_path_join(dir, "report");
     if (!out_dir) {
         snprintf(err, errlen, "out of memory");
         goto done;

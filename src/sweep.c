@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "h5log.h"
+#include "runfile.h"
 
 static const char *const plan_names[] = {"train", "resume", "skip (finished)", "skip (diverged)"};
 
@@ -55,59 +55,46 @@ int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char
                      cfg->schemes[si]->name, (unsigned long long)cfg->seeds[ki]);
             snprintf(r->checkpoint, sizeof r->checkpoint, "%s/%s-s%llu.ckpt.h5", dir,
                      cfg->schemes[si]->name, (unsigned long long)cfg->seeds[ki]);
-            char status[32], ignored[256];
-            /* no readable run file leaves status "" */
-            h5log_read_status(r->run_file, status, sizeof status, ignored, sizeof ignored);
+            char ignored[256];
+            /* no readable run file: RUN_UNKNOWN */
+            RunStatus status = runfile_read_status(r->run_file, ignored, sizeof ignored);
             int has_ckpt = access(r->checkpoint, F_OK) == 0;
             if (fresh) r->plan = PLAN_TRAIN;
-            else if (!strcmp(status, "finished")) r->plan = PLAN_SKIP_FINISHED;
-            else if (!strcmp(status, "diverged")) r->plan = PLAN_SKIP_DIVERGED;
-            /* "running" (killed or stopped) or an unreadable file of a killed run: resume
-             * when a checkpoint exists; "failed" or nothing: start over */
-            else if (strcmp(status, "failed") != 0 && has_ckpt) r->plan = PLAN_RESUME;
+            else if (status == RUN_FINISHED) r->plan = PLAN_SKIP_FINISHED;
+            else if (status == RUN_DIVERGED) r->plan = PLAN_SKIP_DIVERGED;
+            /* running (killed or stopped) or an unreadable file of a killed run: resume when
+             * a checkpoint exists; failed or nothing: start over */
+            else if (status != RUN_FAILED && has_ckpt) r->plan = PLAN_RESUME;
             else r->plan = PLAN_TRAIN;
         }
     }
     return 0;
 }
 
-int sweep_run_one(const NbConfig *cfg, const SweepRun *sr, const SweepOptions *opt,
-                  int threads, TrainResult *res, char *err, size_t errlen) {
+/* Runs one run of the sweep in this process on ds and be (be NULL: the run opens its own
+ * with `threads`). Returns 0 with res filled (whatever the run's status), or -1 with err for
+ * a setup failure. */
+static int run_one(const NbConfig *cfg, const SweepRun *sr, const SweepOptions *opt,
+                   Dataset *ds, Backend *be, int threads, RunResult *res, char *err,
+                   size_t errlen) {
     NbConfig run;
     config_select_run(cfg, sr->scheme_index, sr->seed_index, &run);
-    if (threads > 0) run.backend.threads = threads;
-    Dataset ds = {0};
-    Backend *be = NULL;
-    RunRecorder *recorder = NULL;
-    int rc = -1;
-    if (train_load_dataset(&run, &ds, err, errlen) != 0) goto done;
-    if (!(be = backend_create(config_backend_name(run.backend.name), run.backend.threads, err,
-                              errlen)))
-        goto done;
+    run.backend.threads = threads;
     int resume = sr->plan == PLAN_RESUME;
     if (!resume) {
         unlink(sr->checkpoint); /* a fresh run never continues an old checkpoint */
         unlink(sr->run_file);
     }
-    if (!(recorder = run_recorder_create(sr->run_file, &ds, be))) {
-        snprintf(err, errlen, "%s: out of memory", sr->run_file);
-        goto done;
-    }
-    TrainObserver observer = run_recorder_observer(recorder);
-    TrainOptions topt = {.checkpoint_path = sr->checkpoint, .resume = resume,
-                         .progress = opt->progress, .progress_tty = opt->progress_tty,
-                         .observer = &observer, .stop_after = opt->stop_after,
-                         .stop_flag = opt->stop_flag};
-    rc = train_run(&run, be, &ds, &topt, res, err, errlen);
-done:
-    run_recorder_destroy(recorder);
-    if (be) backend_destroy(be);
-    dataset_free(&ds);
+    RunOptions ropt = {.run_file = sr->run_file, .checkpoint = sr->checkpoint,
+                       .resume = resume, .progress = opt->progress,
+                       .progress_tty = opt->progress_tty, .stop_after = opt->stop_after,
+                       .stop_flag = opt->stop_flag};
+    int rc = run_train(&run, ds, be, &ropt, res, err, errlen);
     config_free(&run);
     return rc;
 }
 
-static void print_result(const NbConfig *cfg, const SweepRun *sr, const TrainResult *res) {
+static void print_result(const NbConfig *cfg, const SweepRun *sr, const RunResult *res) {
     printf("%-9s seed %-4llu %-9s %6d steps  train loss %.4f  val loss %.4f  val ppl %9.3f  "
            "%7.0f tokens/s",
            cfg->schemes[sr->scheme_index]->name, (unsigned long long)cfg->seeds[sr->seed_index],
@@ -119,16 +106,17 @@ static void print_result(const NbConfig *cfg, const SweepRun *sr, const TrainRes
 }
 
 static void count(SweepTotals *t, RunStatus s) {
-    int *slot[] = {&t->finished, &t->diverged, &t->failed, &t->stopped};
-    (*slot[(unsigned)s < 4 ? s : RUN_FAILED])++;
+    int *slot[] = {[RUN_FINISHED] = &t->finished, [RUN_DIVERGED] = &t->diverged,
+                   [RUN_FAILED] = &t->failed, [RUN_STOPPED] = &t->stopped};
+    (*slot[s <= RUN_STOPPED ? s : RUN_FAILED])++;
 }
 
 /* Runs sr in this process, prints its line, returns its status. */
 static RunStatus run_and_report(const NbConfig *cfg, const SweepRun *sr, const SweepOptions *opt,
-                                int threads) {
-    TrainResult res;
+                                Dataset *ds, Backend *be, int threads) {
+    RunResult res;
     char err[1024];
-    if (sweep_run_one(cfg, sr, opt, threads, &res, err, sizeof err) != 0) {
+    if (run_one(cfg, sr, opt, ds, be, threads, &res, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return RUN_FAILED;
     }
@@ -139,20 +127,38 @@ static RunStatus run_and_report(const NbConfig *cfg, const SweepRun *sr, const S
 int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *totals, char *err,
                   size_t errlen) {
     memset(totals, 0, sizeof *totals);
-    SweepRun *runs;
-    int n;
-    if (sweep_plan(cfg, opt->fresh, &runs, &n, err, errlen) != 0) return -1;
-    char dir[NB_PATH_MAX + NB_NAME_MAX + 2];
-    sweep_dir(cfg, dir, sizeof dir);
-    if (sweep_make_dirs(dir, err, errlen) != 0) {
-        free(runs);
-        return -1;
-    }
     const int jobs = opt->jobs > 1 ? opt->jobs : 1;
     /* Each concurrent run gets an equal share of the cores unless the config fixes it
      * (bitwise reproducibility holds for a fixed thread count). */
-    int threads = cfg->backend.threads > 0 ? cfg->backend.threads
-                                           : (omp_get_num_procs() / jobs > 0 ? omp_get_num_procs() / jobs : 1);
+    const int threads = cfg->backend.threads > 0 ? cfg->backend.threads
+                        : omp_get_num_procs() / jobs > 0 ? omp_get_num_procs() / jobs
+                                                          : 1;
+    /* The dataset and the backend, opened once before anything is written, so that a config
+     * error is one line: with -j 1 every run trains on this backend; with -j N the children
+     * share the dataset and each opens its own backend (a GPU context does not survive a
+     * fork). */
+    Dataset ds = {0};
+    Backend *be = NULL;
+    SweepRun *runs = NULL;
+    int n = 0, rc = SWEEP_SETUP_ERROR;
+    NbConfig with_threads = *cfg;
+    with_threads.backend.threads = jobs == 1 ? threads : cfg->backend.threads;
+    if (run_load_dataset(cfg, &ds, err, errlen) != 0 ||
+        !(be = run_open_backend(&with_threads, err, errlen)))
+        goto done;
+    if (opt->progress)
+        fprintf(opt->progress, "normbench %s: %s, %d scheme(s) x %d seed(s), backend %s (%s), "
+                "%zu train / %zu val tokens\n", opt->command ? opt->command : "sweep", cfg->name,
+                cfg->n_schemes, cfg->n_seeds, be->name, be->device, ds.n_train, ds.n_val);
+    if (jobs > 1) {
+        backend_destroy(be);
+        be = NULL;
+    }
+    rc = -1;
+    if (sweep_plan(cfg, opt->fresh, &runs, &n, err, errlen) != 0) goto done;
+    char dir[NB_PATH_MAX + NB_NAME_MAX + 2];
+    sweep_dir(cfg, dir, sizeof dir);
+    if (sweep_make_dirs(dir, err, errlen) != 0) goto done;
     if (opt->progress)
         for (int k = 0; k < n; k++)
             fprintf(opt->progress, "  %-40s %s\n", runs[k].run_file, run_plan_name(runs[k].plan));
@@ -169,13 +175,13 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
                 continue;
             }
             if (jobs == 1) {
-                count(totals, run_and_report(cfg, sr, &child_opt, threads));
+                count(totals, run_and_report(cfg, sr, &child_opt, &ds, be, threads));
                 continue;
             }
             fflush(stdout);
             fflush(stderr);
             pid_t pid = fork();
-            if (pid == 0) _exit((int)run_and_report(cfg, sr, &child_opt, threads));
+            if (pid == 0) _exit((int)run_and_report(cfg, sr, &child_opt, &ds, NULL, threads));
             if (pid < 0) {
                 snprintf(err, errlen, "sweep: cannot fork: %s", strerror(errno));
                 count(totals, RUN_FAILED);
@@ -194,6 +200,10 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
         running--;
         count(totals, WIFEXITED(status) ? (RunStatus)WEXITSTATUS(status) : RUN_FAILED);
     }
+    rc = 0;
+done:
     free(runs);
-    return 0;
+    if (be) backend_destroy(be);
+    dataset_free(&ds);
+    return rc;
 }

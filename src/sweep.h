@@ -2,9 +2,9 @@
  *
  * Owns the naming of runs (runs/<sweep>/<scheme>-s<seed>.h5 with its checkpoint beside it as
  * <scheme>-s<seed>.ckpt.h5), the decision what to do with each (train, resume a "running"
- * one from its checkpoint, skip a finished or diverged one), running one run end to end
- * (dataset, backend, run-file recorder, train_run), and running N of them at a time in
- * child processes. Training itself is train.c's; the run file is h5log.c's.
+ * one from its checkpoint, skip a finished or diverged one), the dataset and backend the
+ * runs share (loaded once), and running N runs at a time in child processes. One run end to
+ * end is run.c's; the run file is runfile.c's.
  */
 #ifndef NORMBENCH_SWEEP_H
 #define NORMBENCH_SWEEP_H
@@ -13,7 +13,8 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "train.h"
+#include "data.h"
+#include "run.h"
 
 typedef enum {
     PLAN_TRAIN,   /* no run file yet, or a failed one: train from scratch */
@@ -30,6 +31,7 @@ typedef struct {
 } SweepRun;
 
 typedef struct {
+    const char *command;         /* "train", "sweep": names the banner line */
     int jobs;                    /* runs at a time (>= 1); each child gets threads/jobs */
     int fresh;                   /* 1 (`train`): retrain every run, ignoring run files */
     FILE *progress;              /* NULL: quiet */
@@ -51,17 +53,18 @@ int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char
 
 const char *run_plan_name(RunPlan p);
 
-/* Runs one run in this process. Returns 0 with res filled (whatever the run's status), or
- * -1 with err for a setup failure. `threads` <= 0: the config's backend.threads. */
-int sweep_run_one(const NbConfig *cfg, const SweepRun *run, const SweepOptions *opt,
-                  int threads, TrainResult *res, char *err, size_t errlen);
-
 typedef struct {
     int finished, diverged, failed, stopped, skipped;
 } SweepTotals;
 
-/* Plans and runs the whole sweep, opt->jobs at a time; one summary line per run on stdout.
- * Returns 0 when the sweep could run (see totals), -1 with err otherwise. */
+#define SWEEP_SETUP_ERROR (-2)
+
+/* Loads the config's dataset and opens its backend once (with -j 1 every run trains on
+ * them; with -j N the children share the dataset and open their own backend), prints the
+ * banner and the plan, then runs the whole sweep, opt->jobs at a time, one summary line per
+ * run on stdout. Returns 0 when the sweep could run (see totals); SWEEP_SETUP_ERROR when the
+ * dataset or the backend cannot be opened (err: one line naming the config key); -1 with
+ * err otherwise. */
 int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *totals, char *err,
                   size_t errlen);
 

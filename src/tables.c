@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <hdf5.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
@@ -14,8 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "h5util.h"
-#include "runfiles.h"
+#include "runfile.h"
 #include "schemes.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -185,11 +183,13 @@ static void default_results_path(char *out, size_t len) {
 
 /* ---- run files ------------------------------------------------------------------------------ */
 
-enum { RUN_OK = 0, RUN_DIVERGED, RUN_RUNNING, RUN_FAILED };
+/* What a run counts as in a table cell (tables.h): derived from its status and its final
+ * perplexity. */
+typedef enum { VERDICT_OK = 0, VERDICT_DIVERGED, VERDICT_RUNNING, VERDICT_FAILED } RunVerdict;
 
 typedef struct {
     char *scheme;
-    int kind;       /* RUN_* */
+    RunVerdict kind;
     double ppl;     /* final validation perplexity (NaN when none) */
 } RunEntry;
 
@@ -226,46 +226,28 @@ static void table_free(Table *t) {
 static int read_run(const char *path, RunEntry *r, long long *n_params, char *why, size_t whylen) {
     memset(r, 0, sizeof *r);
     r->ppl = NAN;
-    *n_params = -1;
-    hid_t f = h5_open_readonly_nolock(path);
-    if (f < 0) {
-        snprintf(why, whylen, "not a readable HDF5 file (truncated or corrupt?)");
+    RunFileData d;
+    if (runfile_read(path, RF_WANT(RF_EVAL_PPL), &d, why, whylen) != 0) {
+        runfile_data_free(&d);
         return -1;
     }
-    char *status = NULL;
-    if (h5_read_attr_string(f, "scheme", &r->scheme) != 0) {
-        snprintf(why, whylen, "not a normbench run file (no root attribute 'scheme')");
-        H5Fclose(f);
-        return -1;
+    r->scheme = d.scheme;
+    d.scheme = NULL;
+    *n_params = d.n_params > 0 ? d.n_params : -1;
+    const RunArray *ppl = &d.data[RF_EVAL_PPL];
+    size_t n_eval = ppl->present && ppl->rank == 1 ? ppl->dims[0] : 0;
+    if (n_eval > 0) r->ppl = ppl->data[n_eval - 1];
+    switch (d.status) {
+    case RUN_FINISHED:
+        if (n_eval == 0) r->kind = VERDICT_FAILED; /* no evaluation at all */
+        else if (!isfinite(r->ppl) || r->ppl > TABLES_DIVERGED_PPL) r->kind = VERDICT_DIVERGED;
+        else r->kind = VERDICT_OK;
+        break;
+    case RUN_DIVERGED: r->kind = VERDICT_DIVERGED; break;
+    case RUN_RUNNING: r->kind = VERDICT_RUNNING; break;
+    default: r->kind = VERDICT_FAILED; break;
     }
-    if (h5_read_attr_string(f, "status", &status) != 0) status = NULL;
-    H5E_BEGIN_TRY {
-        hid_t g = H5Lexists(f, "model", H5P_DEFAULT) > 0 ? H5Gopen2(f, "model", H5P_DEFAULT) : -1;
-        if (g >= 0) {
-            if (h5_read_attr_int64(g, "n_params", n_params) != 0 || *n_params <= 0)
-                *n_params = -1;
-            H5Gclose(g);
-        }
-    } H5E_END_TRY;
-    double *ppl = NULL;
-    size_t dims[1];
-    int rank;
-    if (h5_read_f64_nd(f, "eval/ppl", 1, &ppl, dims, &rank) == 0 && dims[0] > 0)
-        r->ppl = ppl[dims[0] - 1];
-    free(ppl);
-    H5Fclose(f);
-    if (status && !strcmp(status, "finished")) {
-        if (isnan(r->ppl) && dims[0] == 0) r->kind = RUN_FAILED; /* no evaluation at all */
-        else if (!isfinite(r->ppl) || r->ppl > TABLES_DIVERGED_PPL) r->kind = RUN_DIVERGED;
-        else r->kind = RUN_OK;
-    } else if (status && !strcmp(status, "diverged")) {
-        r->kind = RUN_DIVERGED;
-    } else if (status && !strcmp(status, "running")) {
-        r->kind = RUN_RUNNING;
-    } else {
-        r->kind = RUN_FAILED;
-    }
-    free(status);
+    runfile_data_free(&d);
     return 0;
 }
 
@@ -273,7 +255,7 @@ static int read_run(const char *path, RunEntry *r, long long *n_params, char *wh
  * memory or the directory cannot be listed (err). */
 static int read_column(const char *dir, Column *col, FILE *log, char *err, size_t errlen) {
     char **names;
-    long n = runfiles_list(dir, 0, runfiles_is_run_file, &names);
+    long n = runfile_list(dir, 0, runfile_is_run_file, &names);
     if (n < 0) {
         snprintf(err, errlen, "%s: cannot list: %s", dir, strerror(errno));
         return -1;
@@ -285,7 +267,7 @@ static int read_column(const char *dir, Column *col, FILE *log, char *err, size_
         return -1;
     }
     for (long i = 0; i < n; i++) {
-        char *path = runfiles_path_join(dir, names[i]);
+        char *path = runfile_path_join(dir, names[i]);
         char why[256];
         long long np;
         if (!path) {
@@ -307,7 +289,7 @@ static int read_column(const char *dir, Column *col, FILE *log, char *err, size_
 
 static int has_run_files(const char *dir) {
     char **names;
-    long n = runfiles_list(dir, 0, runfiles_is_run_file, &names);
+    long n = runfile_list(dir, 0, runfile_is_run_file, &names);
     free_names(names, n > 0 ? n : 0);
     return n > 0;
 }
@@ -330,16 +312,16 @@ static void make_cell(const Column *col, const char *scheme, const PaperResults 
         if (strcmp(r->scheme, scheme) != 0) continue;
         c->n_runs++;
         switch (r->kind) {
-        case RUN_OK: c->n_ok++, sum += r->ppl; break;
-        case RUN_DIVERGED: c->n_div++; break;
-        case RUN_RUNNING: c->n_running++; break;
+        case VERDICT_OK: c->n_ok++, sum += r->ppl; break;
+        case VERDICT_DIVERGED: c->n_div++; break;
+        case VERDICT_RUNNING: c->n_running++; break;
         default: c->n_failed++; break;
         }
     }
     c->mean = c->n_ok ? sum / (double)c->n_ok : NAN;
     for (size_t i = 0; i < col->n_runs; i++) {
         const RunEntry *r = &col->runs[i];
-        if (!strcmp(r->scheme, scheme) && r->kind == RUN_OK)
+        if (!strcmp(r->scheme, scheme) && r->kind == VERDICT_OK)
             sq += (r->ppl - c->mean) * (r->ppl - c->mean);
     }
     c->std = c->n_ok > 1 ? sqrt(sq / (double)(c->n_ok - 1)) : NAN;
@@ -625,7 +607,7 @@ static int add_scheme(Table *t, const char *name, size_t *cap) {
  * runs_dir itself is labelled with its base name). */
 static int read_columns(const char *runs_dir, Table *t, FILE *log, char *err, size_t errlen) {
     char **subs;
-    long n_sub = runfiles_list(runs_dir, 1, NULL, &subs);
+    long n_sub = runfile_list(runs_dir, 1, NULL, &subs);
     if (n_sub < 0) {
         snprintf(err, errlen, "%s: cannot open run directory: %s", runs_dir, strerror(errno));
         return -1;
@@ -638,7 +620,7 @@ static int read_columns(const char *runs_dir, Table *t, FILE *log, char *err, si
     }
     int rc = 0;
     for (long i = -1; i < n_sub && rc == 0; i++) {
-        char *dir = i < 0 ? strdup(runs_dir) : runfiles_path_join(runs_dir, subs[i]);
+        char *dir = i < 0 ? strdup(runs_dir) : runfile_path_join(runs_dir, subs[i]);
         if (!dir) {
             snprintf(err, errlen, "%s: out of memory", runs_dir);
             rc = -1;

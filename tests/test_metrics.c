@@ -18,6 +18,7 @@
 #include "ref64.h"
 #include "schemes.h"
 #include "testutil.h"
+#include "run.h"
 #include "train.h"
 
 #define PI 3.14159265358979323846
@@ -293,6 +294,17 @@ START_TEST(block_gradient_norms_match_a_float64_sum_over_the_blocks_tensors) {
 }
 END_TEST
 
+/* Mean loss over ps with skip mask `skip`, by one full forward per batch: the reference the
+ * pruning sweep (which restarts each variant from the removed part) must equal bitwise. */
+static double full_forward_loss(Model *m, const ProbeSet *ps, SkipMask skip) {
+    if (ps->n_batches == 0) return NAN;
+    const size_t per = (size_t)ps->B * (size_t)ps->T;
+    double sum = 0.0;
+    for (int i = 0; i < ps->n_batches; i++)
+        sum += model_forward(m, ps->tokens + (size_t)i * per, ps->targets + (size_t)i * per, skip);
+    return sum / (double)(size_t)ps->n_batches;
+}
+
 static void check_pruning(const char *scheme) {
     Tiny t;
     tiny_setup(&t, scheme, 1);
@@ -305,7 +317,7 @@ static void check_pruning(const char *scheme) {
     unsigned char skip[8] = {0};
     double base = (ref_forward(&t, 0, NULL, NULL) + ref_forward(&t, 1, NULL, NULL)) / 2;
     ck_assert_double_eq_tol(pr.base_loss, base, 1e-5 * base);
-    ck_assert(pr.base_loss == metrics_val_loss(t.m, &ps, NULL));
+    ck_assert(pr.base_loss == full_forward_loss(t.m, &ps, NULL));
     for (int l = 0; l < 4; l++) {
         const double *got[3] = {&pr.block[l], &pr.attn[l], &pr.mlp[l]};
         const unsigned char masks[3][2] = {{1, 1}, {1, 0}, {0, 1}};
@@ -317,7 +329,7 @@ static void check_pruning(const char *scheme) {
                           scheme, l + 1, k, *got[k], want);
             /* metrics_prune reuses the residual stream before the removed part; one full
              * forward per batch with the same mask gives exactly the same bits */
-            double full = metrics_val_loss(t.m, &ps, skip);
+            double full = full_forward_loss(t.m, &ps, skip);
             ck_assert_msg(*got[k] == full, "%s block %d part %d: %.17g from the reused prefix, "
                           "%.17g from full forwards", scheme, l + 1, k, *got[k], full);
             /* removing a part of a block with random weights changes the loss */
@@ -350,7 +362,7 @@ START_TEST(probes_reject_batches_of_another_shape) {
     ProbeSet empty = {.n_batches = 0, .B = TB, .T = 8};
     ck_assert_int_eq(metrics_hidden_probes(t.m, &empty, &p, err, sizeof err), 0);
     ck_assert(isnan(p.variance[0]) && isnan(p.angular[1]));
-    ck_assert(isnan(metrics_val_loss(t.m, &empty, NULL)));
+    ck_assert(isnan(full_forward_loss(t.m, &empty, NULL)));
     layer_probe_free(&p);
     prune_result_free(&pr);
     tiny_free(&t);
@@ -369,7 +381,7 @@ START_TEST(the_probe_set_is_the_first_validation_batches) {
     load_tiny(&cfg, NULL, 0);
     Dataset ds = {0};
     char err[512];
-    ck_assert_msg(train_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(run_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
     ProbeSet ps;
     ck_assert_int_eq(probe_set_from_val(&ps, &ds, 3, 4, err, sizeof err), 0);
     ck_assert_int_eq(ps.n_batches, 3);
@@ -390,79 +402,54 @@ START_TEST(the_probe_set_is_the_first_validation_batches) {
 }
 END_TEST
 
-/* An observer that runs the probes of DESIGN.md section 4 (gradient norms and hidden states)
- * after EVERY step, the pruning sweep at every evaluation, and keeps the final weights. */
-typedef struct {
-    int probe;               /* 0: only keep the weights */
-    ProbeSet ps;
-    LayerProbe lp;
-    PruneResult pr;
-    float *params;
-    size_t n;
-    int probes_run;
-} ProbeEverything;
-
-static int pe_start(void *ctx, Model *m, const NbConfig *run, int start_step, char *err,
-                    size_t errlen) {
-    (void)run, (void)start_step, (void)err, (void)errlen;
-    ProbeEverything *pe = ctx;
-    pe->n = model_params(m)->total;
-    pe->params = malloc(pe->n * sizeof(float));
-    return 0;
-}
-
-static int pe_step(void *ctx, Model *m, const TrainStepInfo *info, char *err, size_t errlen) {
-    ProbeEverything *pe = ctx;
-    if (!pe->probe) return 0;
-    (void)info;
-    metrics_grad_norms(m, 1.0, &pe->lp);
-    if (metrics_hidden_probes(m, &pe->ps, &pe->lp, err, errlen) != 0) return -1;
-    pe->probes_run++;
-    return 0;
-}
-
-static int pe_eval(void *ctx, Model *m, int step, double loss, char *err, size_t errlen) {
-    (void)step, (void)loss;
-    ProbeEverything *pe = ctx;
-    return pe->probe ? metrics_prune(m, &pe->ps, &pe->pr, err, errlen) : 0;
-}
-
-static int pe_end(void *ctx, Model *m, RunStatus status, int step, char *err, size_t errlen) {
-    (void)status, (void)step, (void)err, (void)errlen;
-    ProbeEverything *pe = ctx;
-    model_get_params(m, pe->params);
-    return 0;
-}
-
+/* Ten optimizer steps of the tiny config (train_step, the trainer's own step); with probe
+ * set, the probes of docs/design.md section 4 (gradient norms and hidden states) after EVERY
+ * step and the pruning sweep after every fourth. Returns the final weights. */
 static float *train_tiny(int probe, size_t *n, int *probes_run) {
     const char *sets[] = {"train.steps=10", "eval.every=4", "metrics.every=0"};
     NbConfig cfg;
     load_tiny(&cfg, sets, 3);
     Dataset ds = {0};
     char err[1024];
-    ck_assert_msg(train_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(run_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
     /* one thread: immune to busy-waiting OpenMP barriers on a loaded machine (the probes'
      * parallel loops run on two threads in the float64 comparison of pre_ln) */
     Backend *be = backend_create("cpu", 1, err, sizeof err);
-    ProbeEverything pe = {.probe = probe};
-    ck_assert_int_eq(probe_set_from_val(&pe.ps, &ds, 2, cfg.train.batch, err, sizeof err), 0);
-    ck_assert_int_eq(layer_probe_alloc(&pe.lp, cfg.model.n_layer), 0);
-    ck_assert_int_eq(prune_result_alloc(&pe.pr, cfg.model.n_layer), 0);
-    TrainObserver obs = {.ctx = &pe, .on_start = pe_start, .on_step = pe_step,
-                         .on_eval = pe_eval, .on_end = pe_end};
-    TrainOptions opt = {.observer = &obs};
-    TrainResult res;
-    ck_assert_msg(train_run(&cfg, be, &ds, &opt, &res, err, sizeof err) == 0, "%s", err);
-    ck_assert_int_eq(res.status, RUN_FINISHED);
-    *n = pe.n;
-    *probes_run = pe.probes_run;
-    probe_set_free(&pe.ps);
-    layer_probe_free(&pe.lp);
-    prune_result_free(&pe.pr);
+    Model *m = run_create_model(&cfg, be, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    *n = model_params(m)->total;
+    float *params = malloc(*n * sizeof(float));
+    model_init_params(&cfg.model, model_params(m), model_specs(m), cfg.seeds[0], params);
+    model_set_params(m, params);
+    ProbeSet ps;
+    LayerProbe lp;
+    PruneResult pr;
+    ck_assert_int_eq(probe_set_from_val(&ps, &ds, 2, cfg.train.batch, err, sizeof err), 0);
+    ck_assert_int_eq(layer_probe_alloc(&lp, cfg.model.n_layer), 0);
+    ck_assert_int_eq(prune_result_alloc(&pr, cfg.model.n_layer), 0);
+    double initial_loss = NAN;
+    *probes_run = 0;
+    for (int step = 0; step < cfg.train.steps; step++) {
+        TrainStepInfo info;
+        ck_assert_msg(train_step(m, &ds, &cfg, step, &initial_loss, &info, err, sizeof err) == 0,
+                      "%s", err);
+        ck_assert(!info.diverged);
+        if (!probe) continue;
+        metrics_grad_norms(m, 1.0, &lp);
+        ck_assert_int_eq(metrics_hidden_probes(m, &ps, &lp, err, sizeof err), 0);
+        (*probes_run)++;
+        if ((step + 1) % cfg.eval.every == 0)
+            ck_assert_int_eq(metrics_prune(m, &ps, &pr, err, sizeof err), 0);
+    }
+    model_get_params(m, params);
+    probe_set_free(&ps);
+    layer_probe_free(&lp);
+    prune_result_free(&pr);
+    model_destroy(m);
     backend_destroy(be);
     dataset_free(&ds);
     config_free(&cfg);
-    return pe.params;
+    return params;
 }
 
 START_TEST(probing_after_every_step_leaves_training_bitwise_unchanged) {

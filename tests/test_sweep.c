@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "h5log.h"
+#include "runfile.h"
 #include "sweep.h"
 #include "testutil.h"
 
@@ -65,10 +65,7 @@ START_TEST(a_cut_off_sweep_resumes_and_a_finished_one_is_skipped) {
     int n;
     SweepRun *runs = plan_of(&cfg, &n);
     for (int k = 0; k < n; k++) {
-        char status[32];
-        ck_assert_int_eq(h5log_read_status(runs[k].run_file, status, sizeof status, err,
-                                           sizeof err), 0);
-        ck_assert_str_eq(status, "running");
+        ck_assert_int_eq(runfile_read_status(runs[k].run_file, err, sizeof err), RUN_RUNNING);
         ck_assert_int_eq(runs[k].plan, PLAN_RESUME);
     }
     free(runs);
@@ -101,10 +98,7 @@ START_TEST(a_diverged_run_is_recorded_and_skipped_while_the_sweep_goes_on) {
     int n;
     SweepRun *runs = plan_of(&cfg, &n);
     for (int k = 0; k < n; k++) {
-        char status[32];
-        ck_assert_int_eq(h5log_read_status(runs[k].run_file, status, sizeof status, err,
-                                           sizeof err), 0);
-        ck_assert_str_eq(status, "diverged");
+        ck_assert_int_eq(runfile_read_status(runs[k].run_file, err, sizeof err), RUN_DIVERGED);
         ck_assert_int_eq(runs[k].plan, PLAN_SKIP_DIVERGED);
     }
     free(runs);

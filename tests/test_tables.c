@@ -1,5 +1,5 @@
 /* test_tables.c — Check suite for issue 8's table reruns: `normbench tables` (src/tables.c)
- * on synthetic run files written with the run-file writer (src/h5log.h) against cells
+ * on synthetic run files written with the run-file writer (src/runfile.h) against cells
  * computed by hand, in md, tsv and tex, with diverged, missing, running, failed and
  * single-seed cells; data/paper-results.tsv against the published numbers; the paper
  * configs' shapes, recipes and parameter counts; and scripts/prepare-c4 end to end (a
@@ -21,7 +21,8 @@
 
 #include "config.h"
 #include "data.h"
-#include "h5log.h"
+#include "run.h"
+#include "runfile.h"
 #include "model.h"
 #include "tables.h"
 
@@ -81,15 +82,19 @@ static void write_run(const char *dir, const char *scheme, int seed, const char 
     ck_assert_msg(config_load_string(&cfg, TINY_RUN_YAML, "tables-test", sets, 2, err,
                                      sizeof err) == 0, "%s", err);
     snprintf(path, sizeof path, "%s/%s-s%d.h5", dir, scheme, seed);
-    H5LogRunInfo info = {.backend = "cpu", .device = "test", .n_params = (size_t)n_params};
-    H5Log *hl = h5log_create(path, &cfg, &info, err, sizeof err);
+    RunFileInfo info = {.backend = "cpu", .device = "test", .n_params = (size_t)n_params};
+    SublayerSpec *specs =
+        run_build_specs(&cfg.model, cfg.schemes[0], &cfg.scheme_params, err, sizeof err);
+    ck_assert_msg(specs != NULL, "%s", err);
+    RunFile *hl = runfile_create(path, &cfg, specs, &info, err, sizeof err);
     ck_assert_msg(hl != NULL, "%s", err);
+    free(specs);
     if (!isnan(final_ppl)) {
-        ck_assert_int_eq(h5log_append_eval(hl, 5, log(final_ppl) + 1.0, err, sizeof err), 0);
-        ck_assert_int_eq(h5log_append_eval(hl, 10, log(final_ppl), err, sizeof err), 0);
+        ck_assert_int_eq(runfile_append_eval(hl, 5, log(final_ppl) + 1.0, err, sizeof err), 0);
+        ck_assert_int_eq(runfile_append_eval(hl, 10, log(final_ppl), err, sizeof err), 0);
     }
-    ck_assert_int_eq(h5log_set_status(hl, status, err, sizeof err), 0);
-    ck_assert_int_eq(h5log_close(hl, err, sizeof err), 0);
+    ck_assert_int_eq(runfile_set_status(hl, run_status_parse(status), err, sizeof err), 0);
+    ck_assert_int_eq(runfile_close(hl, err, sizeof err), 0);
     config_free(&cfg);
 }
 

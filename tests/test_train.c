@@ -14,6 +14,7 @@
 #include "config.h"
 #include "h5util.h"
 #include "testutil.h"
+#include "run.h"
 #include "train.h"
 
 static const char *tiny_path = "configs/tiny/tiny.yaml";
@@ -54,10 +55,10 @@ START_TEST(warmup_is_linear_then_cosine_reaches_min_lr_at_the_last_step) {
 }
 END_TEST
 
-/* ---- runs through train_run ------------------------------------------------------------ */
+/* ---- runs through run_train ------------------------------------------------------------ */
 
 typedef struct {
-    TrainResult res;
+    RunResult res;
     float *params, *adam_m, *adam_v;
     size_t n;
 } Outcome;
@@ -69,17 +70,16 @@ static Outcome run_tiny(const char *ckpt, const char *const *sets, int n_sets, i
     load_tiny(&cfg, sets, n_sets);
     char err[1024];
     Dataset ds = {0};
-    ck_assert_msg(train_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(run_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
     Backend *be = backend_create("cpu", 2, err, sizeof err);
     ck_assert_ptr_nonnull(be);
-    TrainOptions opt = {.checkpoint_path = ckpt, .resume = resume, .stop_after = stop_after};
+    RunOptions opt = {.checkpoint = ckpt, .resume = resume, .stop_after = stop_after};
     Outcome out = {0};
-    ck_assert_msg(train_run(&cfg, be, &ds, &opt, &out.res, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(run_train(&cfg, &ds, be, &opt, &out.res, err, sizeof err) == 0, "%s", err);
     if (out.res.status == RUN_FINISHED) {
         /* read the state back from the checkpoint the run wrote at its end */
-        SublayerSpec specs[64];
-        ck_assert_int_eq(train_build_specs(&cfg, specs, err, sizeof err), 0);
-        Model *m = model_create(be, &cfg.model, specs, cfg.train.batch, err, sizeof err);
+        Model *m = run_create_model(&cfg, be, err, sizeof err);
+        ck_assert_msg(m != NULL, "%s", err);
         ck_assert_msg(checkpoint_load_state(ckpt, m, err, sizeof err) == 0, "%s", err);
         out.n = model_params(m)->total;
         out.params = malloc(out.n * sizeof(float));
@@ -137,11 +137,11 @@ START_TEST(resume_refuses_a_checkpoint_of_another_config) {
     load_tiny(&cfg, (const char *const[]){"train.lr=0.002"}, 1);
     char err[1024];
     Dataset ds = {0};
-    ck_assert_int_eq(train_load_dataset(&cfg, &ds, err, sizeof err), 0);
+    ck_assert_int_eq(run_load_dataset(&cfg, &ds, err, sizeof err), 0);
     Backend *be = backend_create("cpu", 2, err, sizeof err);
-    TrainOptions opt = {.checkpoint_path = ckpt, .resume = 1};
-    TrainResult res;
-    ck_assert_int_eq(train_run(&cfg, be, &ds, &opt, &res, err, sizeof err), -1);
+    RunOptions opt = {.checkpoint = ckpt, .resume = 1};
+    RunResult res;
+    ck_assert_int_eq(run_train(&cfg, &ds, be, &opt, &res, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "different config"));
     ck_assert_ptr_nonnull(strstr(err, ckpt));
     backend_destroy(be);

@@ -58,6 +58,7 @@
 #include "data.h"
 #include "gpu_tests.h"
 #include "model.h"
+#include "run.h"
 #include "train.h"
 
 #define BUDGET_LOSS 2e-3
@@ -137,10 +138,8 @@ static AdamWArgs step_args(const NbConfig *run) {
 /* One training step of `run` on `be` from host parameters `init` on batch 0 of `ds`. */
 static StepState one_step(const NbConfig *run, Backend *be, Dataset *ds, const float *init) {
     char err[512];
-    const int L = run->model.n_layer, B = run->train.batch, T = run->model.seq_len;
-    SublayerSpec *specs = xmalloc(sizeof *specs * 2 * (size_t)L);
-    ck_assert_msg(train_build_specs(run, specs, err, sizeof err) == 0, "%s", err);
-    Model *m = model_create(be, &run->model, specs, B, err, sizeof err);
+    const int B = run->train.batch, T = run->model.seq_len;
+    Model *m = run_create_model(run, be, err, sizeof err);
     ck_assert_msg(m != NULL, "%s: %s", be->name, err);
     const size_t total = model_params(m)->total;
     int32_t *tokens = xmalloc(sizeof *tokens * (size_t)B * T);
@@ -160,15 +159,16 @@ static StepState one_step(const NbConfig *run, Backend *be, Dataset *ds, const f
     model_get_params(m, s.params);
 
     model_destroy(m);
-    free(specs), free(tokens), free(targets);
+    free(tokens), free(targets);
     return s;
 }
 
-/* Host parameters of `run` as train_run initializes them (model_init_params, the run's seed) */
+/* Host parameters of `run` as run_train initializes them (model_init_params, the run's seed) */
 static float *init_params(const NbConfig *run, ParamTable *table) {
     char err[512];
-    SublayerSpec *specs = xmalloc(sizeof *specs * 2 * (size_t)run->model.n_layer);
-    ck_assert_msg(train_build_specs(run, specs, err, sizeof err) == 0, "%s", err);
+    SublayerSpec *specs =
+        run_build_specs(&run->model, run->schemes[0], &run->scheme_params, err, sizeof err);
+    ck_assert_msg(specs != NULL, "%s", err);
     ck_assert_int_eq(param_table_build(&run->model, table), 0);
     float *host = xmalloc(sizeof(float) * table->total);
     model_init_params(&run->model, table, specs, run->seeds[0], host);
@@ -214,7 +214,7 @@ static void check_one_step(const char *scheme, const char *norm) {
     load_config(&cfg, sets, (int)(sizeof sets / sizeof sets[0]));
     char err[512];
     Dataset ds = {0};
-    ck_assert_msg(train_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(run_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
     Backend *cpu = make_backend("cpu"), *gpu = make_backend("cuda");
     ParamTable t;
     float *init = init_params(&cfg, &t);
@@ -337,7 +337,7 @@ START_TEST(test_step_determinism) {
     load_config(&cfg, sets, (int)(sizeof sets / sizeof sets[0]));
     char err[512];
     Dataset ds = {0};
-    ck_assert_msg(train_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(run_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
     Backend *gpu = make_backend("cuda");
     ParamTable t;
     float *init = init_params(&cfg, &t);
@@ -367,7 +367,7 @@ START_TEST(test_step_determinism) {
 END_TEST
 
 /* ---- (b) 200 steps of the demo config: final validation loss within 2% ----------------- */
-static TrainResult train_demo(const char *backend) {
+static RunResult train_demo(const char *backend) {
     char set_backend[64];
     snprintf(set_backend, sizeof set_backend, "backend.name=%s", backend);
     /* one scheme, probes off, evaluation at the end only (train.warmup 40 < 200 as in the
@@ -378,12 +378,12 @@ static TrainResult train_demo(const char *backend) {
     load_config(&cfg, sets, (int)(sizeof sets / sizeof sets[0]));
     char err[1024];
     Dataset ds = {0};
-    ck_assert_msg(train_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(run_load_dataset(&cfg, &ds, err, sizeof err) == 0, "%s", err);
     Backend *be = make_backend(backend);
-    TrainOptions opt = {0};
-    TrainResult res;
+    RunOptions opt = {0};
+    RunResult res;
     memset(&res, 0, sizeof res);
-    ck_assert_msg(train_run(&cfg, be, &ds, &opt, &res, err, sizeof err) == 0, "%s: %s", backend,
+    ck_assert_msg(run_train(&cfg, &ds, be, &opt, &res, err, sizeof err) == 0, "%s: %s", backend,
                   err);
     printf("  demo 200 steps on %s (%s): %s, train loss %.4f, val loss %.4f, %.0f tokens/s, "
            "%.1f s\n", backend, be->device, run_status_name(res.status), res.final_train_loss,
@@ -395,7 +395,7 @@ static TrainResult train_demo(const char *backend) {
 }
 
 START_TEST(test_demo_200_steps) {
-    TrainResult c = train_demo("cpu"), g = train_demo("cuda");
+    RunResult c = train_demo("cpu"), g = train_demo("cuda");
     ck_assert_msg(c.status == RUN_FINISHED && c.steps_done == 200, "CPU run: %s after %d steps",
                   run_status_name(c.status), c.steps_done);
     ck_assert_msg(g.status == RUN_FINISHED && g.steps_done == 200, "GPU run: %s after %d steps",

@@ -1,8 +1,9 @@
-/* test_h5log.c — the run file of DESIGN.md section 5 as a user meets it.
+/* test_runfile.c — the run file of docs/design.md section 5 as a user meets it.
  *
- * Round trip: every dataset and attribute written through h5log.h is read back with the plain
- * HDF5 C API (no normbench reader) and compared. Then whole runs through train_run with the
- * RunRecorder attached: a complete file from a finished run, its TSV export; a process
+ * Round trip: every dataset and attribute written through runfile.h is read back with the
+ * plain HDF5 C API (no normbench reader) and compared, and through runfile_read. Then whole
+ * runs through run_train writing their run file: a complete file from a finished run, its TSV
+ * export; a process
  * killed with SIGKILL mid-run leaves a file that h5dump opens with every probe written before
  * the kill; unwritable paths and a disk filling up mid-run stop the run with a message naming
  * the file and leave the checkpoint untouched; a resumed run cuts every series back to its
@@ -26,9 +27,10 @@
 
 #include "config.h"
 #include "export.h"
-#include "h5log.h"
 #include "h5util.h"
 #include "metrics.h"
+#include "run.h"
+#include "runfile.h"
 #include "schemes.h"
 #include "sha256.h"
 #include "testutil.h"
@@ -37,7 +39,7 @@
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 static char *temp_dir(void) {
-    char *dir = test_temp_dir("nbh5log");
+    char *dir = test_temp_dir("nbrunfile");
     ck_assert_ptr_nonnull(dir);
     return dir;
 }
@@ -156,15 +158,18 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
     load_tiny(&run, (const char *const[]){"scheme=mix_ln", "seed=7"}, 2);
     const int L = run.model.n_layer, P = L + 1;
     char err[1024];
-    H5LogRunInfo info = {.backend = "cpu", .device = "test device", .n_params = 12345};
-    H5Log *log = h5log_create(path, &run, &info, err, sizeof err);
+    RunFileInfo info = {.backend = "cpu", .device = "test device", .n_params = 12345};
+    SublayerSpec *specs =
+        run_build_specs(&run.model, run.schemes[0], &run.scheme_params, err, sizeof err);
+    ck_assert_msg(specs != NULL, "%s", err);
+    RunFile *log = runfile_create(path, &run, specs, &info, err, sizeof err);
     ck_assert_msg(log != NULL, "%s", err);
 
     enum { ROWS = 300 }; /* more than the in-memory buffer holds */
     for (int s = 1; s <= ROWS; s++) {
-        TrainStepInfo r = {s, 5.0 - s * 0.01, 1e-3 * s, 0.5 + s, 1000.0 + s};
-        ck_assert_int_eq(h5log_append_train(log, &r, err, sizeof err), 0);
-        if (s % 100 == 0) ck_assert_int_eq(h5log_append_eval(log, s, 3.0 - s * 0.001, err, sizeof err), 0);
+        ck_assert_int_eq(runfile_append_train(log, s, 5.0 - s * 0.01, 1e-3 * s, 0.5 + s,
+                                              1000.0 + s, err, sizeof err), 0);
+        if (s % 100 == 0) ck_assert_int_eq(runfile_append_eval(log, s, 3.0 - s * 0.001, err, sizeof err), 0);
     }
     LayerProbe p;
     ck_assert_int_eq(layer_probe_alloc(&p, L), 0);
@@ -178,15 +183,15 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
             }
             if (l < L) p.grad_norm[l] = 10 + probe_value(k, l, 0);
         }
-        ck_assert_int_eq(h5log_append_probe(log, &p, err, sizeof err), 0);
+        ck_assert_int_eq(runfile_append_probe(log, &p, err, sizeof err), 0);
     }
     PruneResult pr;
     ck_assert_int_eq(prune_result_alloc(&pr, L), 0);
     pr.base_loss = 2.5, pr.batches = 2;
     for (int l = 0; l < L; l++) pr.block[l] = 3 + l, pr.attn[l] = 4 + l, pr.mlp[l] = 5 + l;
-    ck_assert_int_eq(h5log_write_prune(log, &pr, ROWS, err, sizeof err), 0);
-    ck_assert_int_eq(h5log_set_status(log, "finished", err, sizeof err), 0);
-    ck_assert_int_eq(h5log_close(log, err, sizeof err), 0);
+    ck_assert_int_eq(runfile_write_prune(log, &pr, ROWS, err, sizeof err), 0);
+    ck_assert_int_eq(runfile_set_status(log, RUN_FINISHED, err, sizeof err), 0);
+    ck_assert_int_eq(runfile_close(log, err, sizeof err), 0);
 
     /* --- read back with plain HDF5 --- */
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -195,7 +200,7 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
     ck_assert_int_eq(config_write_yaml(&run, &yaml), 0);
     sha256_hex(yaml, strlen(yaml), sha);
     gethostname(host, sizeof host);
-    ck_assert_double_eq(attr_num(f, "format_version"), H5LOG_FORMAT_VERSION);
+    ck_assert_double_eq(attr_num(f, "format_version"), RUNFILE_FORMAT_VERSION);
     assert_attr_str(f, "normbench_version", NORMBENCH_VERSION);
     assert_attr_str(f, "config_yaml", yaml);
     assert_attr_str(f, "config_sha256", sha);
@@ -232,8 +237,6 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
     H5Gclose(g);
 
     /* /scheme: the compound table, read through a type built here from the field names */
-    SublayerSpec specs[16];
-    ck_assert_int_eq(train_build_specs(&run, specs, err, sizeof err), 0);
     typedef struct {
         int layer, sublayer, placement;
         float in_scale, residual_scale;
@@ -350,9 +353,31 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
     }
     H5Fclose(f);
     ck_assert(h5dump_ok(path, ""));
-    char status[32];
-    ck_assert_int_eq(h5log_read_status(path, status, sizeof status, err, sizeof err), 0);
-    ck_assert_str_eq(status, "finished");
+    ck_assert_int_eq(runfile_read_status(path, err, sizeof err), RUN_FINISHED);
+
+    /* --- and through the reader sweep, report, tables and export use --- */
+    RunFileData d;
+    ck_assert_msg(runfile_read(path, RF_WANT_ALL, &d, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(d.scheme, "mix_ln");
+    ck_assert_int_eq(d.status, RUN_FINISHED);
+    ck_assert(d.has_seed && d.seed == 7);
+    ck_assert(d.n_layer == L && d.d_model == run.model.d_model && d.n_params == 12345);
+    ck_assert(d.has_prune && d.prune_base_loss == 2.5);
+    const RunArray *loss = &d.data[RF_TRAIN_LOSS], *angular = &d.data[RF_LAYERS_ANGULAR];
+    ck_assert(loss->present && loss->rank == 1 && loss->dims[0] == ROWS);
+    for (int i = 0; i < ROWS; i++) ck_assert(loss->data[i] == 5.0 - (i + 1) * 0.01);
+    ck_assert(angular->rank == 3 && angular->dims[0] == 2 && angular->dims[1] == (size_t)P &&
+              angular->dims[2] == (size_t)P);
+    ck_assert(angular->data[(1 * P + 0) * P + 2] == probe_value(1, 0, 2));
+    for (int k = RF_PRUNE_BLOCK; k <= RF_PRUNE_MLP; k++)
+        ck_assert(d.data[k].dims[0] == (size_t)L && d.data[k].data[0] == 3 + k - RF_PRUNE_BLOCK);
+    runfile_data_free(&d);
+    RunFileData only_eval;
+    ck_assert_int_eq(runfile_read(path, RF_WANT(RF_EVAL_PPL), &only_eval, err, sizeof err), 0);
+    ck_assert(only_eval.data[RF_EVAL_PPL].present && !only_eval.data[RF_TRAIN_LOSS].present);
+    ck_assert(only_eval.data[RF_EVAL_PPL].data[2] == exp(3.0 - 300 * 0.001));
+    runfile_data_free(&only_eval);
+    free(specs);
     free(yaml);
     layer_probe_free(&p);
     prune_result_free(&pr);
@@ -364,77 +389,38 @@ END_TEST
 
 /* ---- whole runs ------------------------------------------------------------------------------ */
 
-/* An observer around the recorder's that can signal a pipe, snapshot a file, or cap the
- * size of files this process may write, after chosen steps. */
-typedef struct {
-    TrainObserver inner;
-    int notify_fd, notify_step;            /* write a byte after on_step of notify_step */
-    const char *copy_from, *copy_to;       /* copy a file after on_step of copy_step */
-    int copy_step;
-    const char *cap_path;                  /* after on_start: RLIMIT_FSIZE = its size */
-} Tap;
-
-static int tap_start(void *ctx, Model *m, const NbConfig *run, int start_step, char *err,
-                     size_t errlen) {
-    Tap *t = ctx;
-    int rc = t->inner.on_start(t->inner.ctx, m, run, start_step, err, errlen);
-    if (rc == 0 && t->cap_path) {
-        struct stat st;
-        ck_assert_int_eq(stat(t->cap_path, &st), 0);
-        signal(SIGXFSZ, SIG_IGN); /* a write past the cap fails with EFBIG instead */
-        struct rlimit lim = {(rlim_t)st.st_size, (rlim_t)st.st_size};
-        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    }
-    return rc;
-}
-
-static int tap_step(void *ctx, Model *m, const TrainStepInfo *info, char *err, size_t errlen) {
-    Tap *t = ctx;
-    int rc = t->inner.on_step(t->inner.ctx, m, info, err, errlen);
-    if (rc == 0 && t->notify_fd > 0 && info->step == t->notify_step)
-        ck_assert_int_eq(write(t->notify_fd, "x", 1), 1);
-    if (rc == 0 && t->copy_from && info->step == t->copy_step) copy_file(t->copy_from, t->copy_to);
-    return rc;
-}
-
-static int tap_eval(void *ctx, Model *m, int step, double loss, char *err, size_t errlen) {
-    Tap *t = ctx;
-    return t->inner.on_eval(t->inner.ctx, m, step, loss, err, errlen);
-}
-
-static int tap_end(void *ctx, Model *m, RunStatus s, int step, char *err, size_t errlen) {
-    Tap *t = ctx;
-    return t->inner.on_end(t->inner.ctx, m, s, step, err, errlen);
-}
-
 typedef struct {
     const char *ckpt;
     int resume, stop_after;
-    Tap tap;
+    int progress_fd;       /* > 0: the run's progress lines go to this descriptor */
+    const char *cap_path;  /* before the run: RLIMIT_FSIZE = this file's size */
 } RunOpts;
 
-/* train_run of the tiny config (with overrides) recording into `path`. Returns train_run's
+/* run_train of the tiny config (with overrides) writing run file `path`. Returns run_train's
  * result code; res and err filled. */
 static int run_recorded(const char *path, const char *const *sets, int n_sets, RunOpts *o,
-                        TrainResult *res, char *err, size_t errlen) {
+                        RunResult *res, char *err, size_t errlen) {
     NbConfig cfg;
     load_tiny(&cfg, sets, n_sets);
     Dataset ds = {0};
-    ck_assert_msg(train_load_dataset(&cfg, &ds, err, errlen) == 0, "%s", err);
+    ck_assert_msg(run_load_dataset(&cfg, &ds, err, errlen) == 0, "%s", err);
     /* one thread: these runs compare with each other only, and a single thread is immune to
      * busy-waiting OpenMP barriers on a shared, loaded machine */
     Backend *be = backend_create("cpu", 1, err, errlen);
     ck_assert_ptr_nonnull(be);
-    RunRecorder *rec = run_recorder_create(path, &ds, be);
-    ck_assert_ptr_nonnull(rec);
-    Tap tap = o ? o->tap : (Tap){0};
-    tap.inner = run_recorder_observer(rec);
-    TrainObserver obs = {.ctx = &tap, .on_start = tap_start, .on_step = tap_step,
-                         .on_eval = tap_eval, .on_end = tap_end};
-    TrainOptions opt = {.observer = &obs, .checkpoint_path = o ? o->ckpt : NULL,
-                        .resume = o ? o->resume : 0, .stop_after = o ? o->stop_after : 0};
-    int rc = train_run(&cfg, be, &ds, &opt, res, err, errlen);
-    run_recorder_destroy(rec);
+    FILE *progress = o && o->progress_fd > 0 ? fdopen(o->progress_fd, "w") : NULL;
+    if (o && o->cap_path) {
+        struct stat st;
+        ck_assert_int_eq(stat(o->cap_path, &st), 0);
+        signal(SIGXFSZ, SIG_IGN); /* a write past the cap fails with EFBIG instead */
+        struct rlimit lim = {(rlim_t)st.st_size, (rlim_t)st.st_size};
+        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    }
+    RunOptions opt = {.run_file = path, .checkpoint = o ? o->ckpt : NULL,
+                      .resume = o ? o->resume : 0, .stop_after = o ? o->stop_after : 0,
+                      .progress = progress};
+    int rc = run_train(&cfg, &ds, be, &opt, res, err, errlen);
+    if (progress) fclose(progress);
     backend_destroy(be);
     dataset_free(&ds);
     config_free(&cfg);
@@ -456,7 +442,7 @@ START_TEST(a_finished_run_records_every_series_probe_and_the_pruning_sweep) {
     char path[300], err[1024];
     snprintf(path, sizeof path, "%s/run.h5", dir);
     const char *sets[] = {"metrics.every=5", "eval.every=10", "metrics.prune=true"};
-    TrainResult res;
+    RunResult res;
     ck_assert_msg(run_recorded(path, sets, 3, NULL, &res, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(res.status, RUN_FINISHED);
 
@@ -528,14 +514,13 @@ END_TEST
 
 START_TEST(status_says_diverged_or_stays_running_for_a_run_stopped_to_be_resumed) {
     char *dir = temp_dir();
-    char path[300], ckpt[300], err[1024], status[32];
+    char path[300], ckpt[300], err[1024];
     snprintf(path, sizeof path, "%s/d.h5", dir);
     const char *wild[] = {"train.lr=1000", "train.min_lr=1000", "train.warmup=0", "metrics.prune=true"};
-    TrainResult res;
+    RunResult res;
     ck_assert_msg(run_recorded(path, wild, 4, NULL, &res, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(res.status, RUN_DIVERGED);
-    ck_assert_int_eq(h5log_read_status(path, status, sizeof status, err, sizeof err), 0);
-    ck_assert_str_eq(status, "diverged");
+    ck_assert_int_eq(runfile_read_status(path, err, sizeof err), RUN_DIVERGED);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     char *fin = attr_str(f, "finished_at");
     ck_assert_uint_eq(strlen(fin), 20);
@@ -548,8 +533,7 @@ START_TEST(status_says_diverged_or_stays_running_for_a_run_stopped_to_be_resumed
     RunOpts o = {.ckpt = ckpt, .stop_after = 7};
     const char *prune[] = {"metrics.prune=true"};
     ck_assert_msg(run_recorded(path, prune, 1, &o, &res, err, sizeof err) == 0, "%s", err);
-    ck_assert_int_eq(h5log_read_status(path, status, sizeof status, err, sizeof err), 0);
-    ck_assert_str_eq(status, "running");
+    ck_assert_int_eq(runfile_read_status(path, err, sizeof err), RUN_RUNNING);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     fin = attr_str(f, "finished_at");
     ck_assert_str_eq(fin, "");
@@ -559,9 +543,9 @@ START_TEST(status_says_diverged_or_stays_running_for_a_run_stopped_to_be_resumed
 
     /* the reader's errors */
     snprintf(path, sizeof path, "%s/none.h5", dir);
-    ck_assert_int_eq(h5log_read_status(path, status, sizeof status, err, sizeof err), -1);
+    ck_assert_int_eq(runfile_read_status(path, err, sizeof err), RUN_UNKNOWN);
     ck_assert_ptr_nonnull(strstr(err, path));
-    ck_assert_int_eq(h5log_read_status(ckpt, status, sizeof status, err, sizeof err), -1);
+    ck_assert_int_eq(runfile_read_status(ckpt, err, sizeof err), RUN_UNKNOWN);
     ck_assert_ptr_nonnull(strstr(err, "not a normbench run file"));
     remove_tree(dir);
     free(dir);
@@ -578,18 +562,22 @@ START_TEST(a_run_killed_with_sigkill_leaves_a_readable_file_with_its_probes) {
     ck_assert_int_ge(pid, 0);
     if (pid == 0) { /* the run: far more steps than it will live to see */
         close(fds[0]);
-        const char *sets[] = {"train.steps=100000", "metrics.every=5", "eval.every=20"};
-        RunOpts o = {.tap = {.notify_fd = fds[1], .notify_step = 40}};
-        TrainResult res;
+        const char *sets[] = {"train.steps=100000", "metrics.every=5", "eval.every=20",
+                              "train.log_every=40"};
+        RunOpts o = {.progress_fd = fds[1]}; /* a line after step 40's probes are written */
+        RunResult res;
         char err[1024];
-        run_recorded(path, sets, 3, &o, &res, err, sizeof err);
+        run_recorded(path, sets, 4, &o, &res, err, sizeof err);
         _exit(3);
     }
     close(fds[1]);
     struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
     int ready = poll(&pfd, 1, 120000);
-    char byte;
-    ck_assert_msg(ready == 1 && read(fds[0], &byte, 1) == 1, "the child never reached step 40");
+    char line[256];
+    ssize_t got = ready == 1 ? read(fds[0], line, sizeof line - 1) : -1;
+    if (got > 0) line[got] = '\0';
+    ck_assert_msg(got > 0 && strstr(line, " 40/100000"), "the child never reached step 40: %s",
+                  got > 0 ? line : "(no line)");
     nanosleep(&(struct timespec){0, 30000000}, NULL); /* train on a little: kill mid-run */
     kill(pid, SIGKILL);
     int wstatus;
@@ -599,9 +587,8 @@ START_TEST(a_run_killed_with_sigkill_leaves_a_readable_file_with_its_probes) {
 
     ck_assert_msg(h5dump_ok(path, "-H"), "h5dump -H failed on the killed run's file");
     ck_assert_msg(h5dump_ok(path, ""), "h5dump failed on the killed run's file");
-    char status[32], err[512];
-    ck_assert_int_eq(h5log_read_status(path, status, sizeof status, err, sizeof err), 0);
-    ck_assert_str_eq(status, "running");
+    char err[512];
+    ck_assert_int_eq(runfile_read_status(path, err, sizeof err), RUN_RUNNING);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     ck_assert(f >= 0);
     size_t n, ne;
@@ -638,7 +625,7 @@ START_TEST(an_unwritable_output_path_fails_cleanly_with_a_message_naming_it) {
     /* a run that wrote a checkpoint at step 5 */
     snprintf(path, sizeof path, "%s/ok.h5", dir);
     RunOpts o = {.ckpt = ckpt, .stop_after = 5};
-    TrainResult res;
+    RunResult res;
     ck_assert_msg(run_recorded(path, NULL, 0, &o, &res, err, sizeof err) == 0, "%s", err);
     char saved[320];
     snprintf(saved, sizeof saved, "%s.saved", ckpt);
@@ -677,12 +664,12 @@ START_TEST(a_disk_filling_up_mid_run_stops_it_with_a_message_and_the_checkpoint_
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        TrainResult res;
+        RunResult res;
         RunOpts o = {.ckpt = ckpt, .stop_after = 5}; /* a checkpoint at step 5 */
         if (run_recorded(path, sets, 2, &o, &res, err, sizeof err) != 0) _exit(2);
         copy_file(ckpt, saved);
         /* resume with no room for the run file to grow */
-        RunOpts r = {.ckpt = ckpt, .resume = 1, .tap = {.cap_path = path}};
+        RunOpts r = {.ckpt = ckpt, .resume = 1, .cap_path = path};
         int rc = run_recorded(path, sets, 2, &r, &res, err, sizeof err);
         ssize_t w = write(fds[1], err, strlen(err) + 1);
         _exit(rc == -1 && w > 0 ? 0 : 1);
@@ -713,13 +700,15 @@ START_TEST(resume_cuts_every_series_back_to_the_checkpoint_and_ends_like_a_strai
     snprintf(ckpt_s, sizeof ckpt_s, "%s/s.ckpt.h5", dir);
     const char *sets[] = {"metrics.every=5", "eval.every=5", "train.checkpoint_every=10",
                           "metrics.prune=true"};
-    TrainResult res;
+    RunResult res;
     RunOpts o = {.ckpt = ckpt_s};
     ck_assert_msg(run_recorded(straight, sets, 4, &o, &res, err, sizeof err) == 0, "%s", err);
 
     /* the run gets to step 15, but its last checkpoint that survives is step 10's */
-    o = (RunOpts){.ckpt = ckpt, .stop_after = 15,
-                  .tap = {.copy_from = ckpt, .copy_to = ckpt10, .copy_step = 11}};
+    o = (RunOpts){.ckpt = ckpt, .stop_after = 10};
+    ck_assert_msg(run_recorded(resumed, sets, 4, &o, &res, err, sizeof err) == 0, "%s", err);
+    copy_file(ckpt, ckpt10);
+    o = (RunOpts){.ckpt = ckpt, .resume = 1, .stop_after = 15};
     ck_assert_msg(run_recorded(resumed, sets, 4, &o, &res, err, sizeof err) == 0, "%s", err);
     hid_t f = H5Fopen(resumed, H5F_ACC_RDONLY, H5P_DEFAULT);
     ck_assert_int_eq((int)h5_series_rows(f, "train/step"), 15);
@@ -769,8 +758,8 @@ START_TEST(resume_cuts_every_series_back_to_the_checkpoint_and_ends_like_a_strai
 }
 END_TEST
 
-Suite *h5log_suite(void) {
-    Suite *s = suite_create("h5log");
+Suite *runfile_suite(void) {
+    Suite *s = suite_create("runfile");
     TCase *file = tcase_create("file");
     tcase_add_test(file, a_run_file_round_trips_every_dataset_and_attribute);
     suite_add_tcase(s, file);
