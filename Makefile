@@ -31,7 +31,9 @@ CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
 ifneq ($(and $(NVCC),$(CUDA_SRCS)),)
   HAVE_CUDA := 1
   CUDA_DEFS := -DNB_HAVE_CUDA
-  NVCCFLAGS ?= -O2 -std=c++17 -Isrc -Ikernels --expt-relaxed-constexpr \
+  # C++20 for designated initializers: cuda_backend.cu fills its op table by name from
+  # kernels/backend_ops.def, as the C side does.
+  NVCCFLAGS ?= -O2 -std=c++20 -Isrc -Ikernels --expt-relaxed-constexpr \
                -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
                -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings
   CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++

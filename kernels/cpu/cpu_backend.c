@@ -8,35 +8,11 @@
 
 #include "cpu_ops.h"
 
+/* Generated from the op list, each entry keyed by name: the table cannot pair an op with
+ * another op's function, and a new op without a cpu_<op> fails to link. */
 static const BackendOps cpu_ops = {
-    .alloc = cpu_alloc,
-    .release = cpu_release,
-    .zero = cpu_zero,
-    .copy = cpu_copy,
-    .upload = cpu_upload,
-    .download = cpu_download,
-    .upload_act = cpu_upload_act,
-    .download_act = cpu_download_act,
-    .master_to_compute = cpu_master_to_compute,
-    .synchronize = cpu_synchronize,
-    .embedding_forward = cpu_embedding_forward,
-    .embedding_backward = cpu_embedding_backward,
-    .matmul_forward = cpu_matmul_forward,
-    .matmul_backward = cpu_matmul_backward,
-    .norm_forward = cpu_norm_forward,
-    .norm_backward = cpu_norm_backward,
-    .rope_forward = cpu_rope_forward,
-    .rope_backward = cpu_rope_backward,
-    .attention_saved_bytes = cpu_attention_saved_bytes,
-    .attention_forward = cpu_attention_forward,
-    .attention_backward = cpu_attention_backward,
-    .swiglu_forward = cpu_swiglu_forward,
-    .swiglu_backward = cpu_swiglu_backward,
-    .residual_forward = cpu_residual_forward,
-    .scaled_add = cpu_scaled_add,
-    .crossentropy = cpu_crossentropy,
-    .adamw_update = cpu_adamw_update,
-    .sumsq_f32 = cpu_sumsq_f32,
+#define NB_OP(ret, name, params) .name = cpu_##name,
+#include "backend_ops.def"
 };
 
 void cpu_model_name(char *out, size_t outlen) {

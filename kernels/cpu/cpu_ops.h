@@ -1,6 +1,8 @@
-/* cpu_ops.h — private declarations shared by the CPU reference backend (every file in kernels/cpu/).
+/* cpu_ops.h — private declarations shared by the CPU reference backend (every file in
+ * kernels/cpu/): its state, its helpers (scratch, RoPE table, 4-lane vectors and exp) and the
+ * prototypes of its ops, generated from kernels/backend_ops.def.
  *
- * Every op here implements the matching BackendOps entry of kernels/backend.h in plain C11
+ * Every op implements the matching entry of kernels/backend_ops.def in plain C11
  * fp32 (activations are fp32 on the CPU, so every `void *` act buffer is a float array).
  * Parallelism: OpenMP `parallel for` over independent rows / columns / (batch, head) pairs,
  * never atomics or cross-thread reductions, so that for a fixed thread count every op is
@@ -98,70 +100,13 @@ void cpu_describe(char *out, size_t outlen);
 /* Fills `out` with the CPU model name from /proc/cpuinfo ("unknown CPU" when absent). */
 void cpu_model_name(char *out, size_t outlen);
 
-/* memory.c */
-void *cpu_alloc(Backend *be, size_t bytes);
-void cpu_release(Backend *be, void *buf);
-void cpu_zero(Backend *be, void *buf, size_t bytes);
-void cpu_copy(Backend *be, void *dst, const void *src, size_t bytes);
-void cpu_upload(Backend *be, void *dst, const void *host_src, size_t bytes);
-void cpu_download(Backend *be, void *host_dst, const void *src, size_t bytes);
-void cpu_upload_act(Backend *be, void *dst_act, const float *host_src, size_t n);
-void cpu_download_act(Backend *be, float *host_dst, const void *src_act, size_t n);
-void cpu_master_to_compute(Backend *be, void *dst_act, const float *src_master, size_t n);
-void cpu_synchronize(Backend *be);
-
-/* embedding.c */
-void cpu_embedding_forward(Backend *be, void *out, const int32_t *tokens, const void *table,
-                           int N, int C);
-void cpu_embedding_backward(Backend *be, float *dtable, const void *dout,
-                            const int32_t *tokens, int N, int C);
-
-/* matmul.c */
-void cpu_matmul_forward(Backend *be, void *out, const void *inp, const void *w, int N, int IC,
-                        int OC);
-void cpu_matmul_backward(Backend *be, void *dinp, float *dw, const void *dout, const void *inp,
-                         const void *w, int N, int IC, int OC);
-
-/* norm.c */
-void cpu_norm_forward(Backend *be, NormKind kind, void *out, float *mean, float *rstd,
-                      const void *inp, const void *weight, const void *bias, int N, int C,
-                      float eps, float out_scale);
-void cpu_norm_backward(Backend *be, NormKind kind, void *dinp, float *dweight, float *dbias,
-                       const void *dout, const void *inp, const void *weight,
-                       const float *mean, const float *rstd, int N, int C, float out_scale);
-
-/* rope.c */
-void cpu_rope_forward(Backend *be, void *out, const void *inp, int B, int T, int NH, int HS,
-                      float theta);
-void cpu_rope_backward(Backend *be, void *dinp, const void *dout, int B, int T, int NH, int HS,
-                       float theta);
-
-/* attention.c */
-size_t cpu_attention_saved_bytes(Backend *be, int B, int T, int NH);
-void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, const void *k,
-                           const void *v, int B, int T, int NH, int HS);
-void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const void *dout,
-                            const void *saved, const void *q, const void *k, const void *v,
-                            int B, int T, int NH, int HS);
-
-/* swiglu.c */
-void cpu_swiglu_forward(Backend *be, void *out, const void *gate, const void *up, size_t n);
-void cpu_swiglu_backward(Backend *be, void *dgate, void *dup, const void *dout,
-                         const void *gate, const void *up, size_t n);
-
-/* residual.c */
-void cpu_residual_forward(Backend *be, void *out, const void *x, float scale, const void *f,
-                          size_t n);
-void cpu_scaled_add(Backend *be, void *dst, const void *src, float scale, size_t n);
-
-/* crossentropy.c */
-void cpu_crossentropy(Backend *be, float *losses, void *dlogits, const void *logits,
-                      const int32_t *targets, int N, int V, float dloss);
-
-/* adamw.c */
-void cpu_adamw_update(Backend *be, float *master, void *compute, const float *grad, float *m,
-                      float *v, size_t n, const AdamWArgs *args);
-/* reduce.c */
-double cpu_sumsq_f32(Backend *be, const float *x, size_t n);
+/* The ops: one cpu_<op> per entry of kernels/backend_ops.def (its contract is documented
+ * there), generated from that list so that a definition whose signature drifts from the
+ * interface fails to compile. Each is defined in the file named after its group: memory.c
+ * (alloc .. synchronize), embedding.c, matmul.c, norm.c, rope.c, attention.c, swiglu.c,
+ * residual.c (residual_forward, scaled_add), crossentropy.c, adamw.c and reduce.c
+ * (sumsq_f32). */
+#define NB_OP(ret, name, params) ret cpu_##name params;
+#include "backend_ops.def"
 
 #endif

@@ -1,6 +1,7 @@
 /* common.cuh — shared by the CUDA backend's translation units: error checks that name the
  * failing call, the backend's private state (stream, cuBLASLt handle and workspace, GEMM
- * algorithm cache, scratch buffers), small device helpers and the internal op prototypes.
+ * algorithm cache, scratch buffers), small device helpers and the op prototypes (generated
+ * from kernels/backend_ops.def).
  *
  * Types: activations and compute weights are bf16 (__nv_bfloat16); everything named f32 in
  * backend.h is float. All work runs on the backend's one stream, in issue order.
@@ -148,52 +149,12 @@ void cu_gemm(Backend *be, int transa, int transb, int m, int n, int k, float alp
              long long stride_b, float beta, void *D, cudaDataType_t dtype_d, int ldd,
              long long stride_d, int batch);
 
-/* ---- internal ops (one file per group) ---------------------------------------------------- */
-void *cu_alloc(Backend *be, size_t bytes);
-void cu_release(Backend *be, void *buf);
-void cu_zero(Backend *be, void *buf, size_t bytes);
-void cu_copy(Backend *be, void *dst, const void *src, size_t bytes);
-void cu_upload(Backend *be, void *dst, const void *host_src, size_t bytes);
-void cu_download(Backend *be, void *host_dst, const void *src, size_t bytes);
-void cu_upload_act(Backend *be, void *dst_act, const float *host_src, size_t n);
-void cu_download_act(Backend *be, float *host_dst, const void *src_act, size_t n);
-void cu_master_to_compute(Backend *be, void *dst_act, const float *src_master, size_t n);
-void cu_synchronize(Backend *be);
-
-void cu_embedding_forward(Backend *be, void *out, const int32_t *tokens, const void *table,
-                          int N, int C);
-void cu_embedding_backward(Backend *be, float *dtable, const void *dout, const int32_t *tokens,
-                           int N, int C);
-void cu_matmul_forward(Backend *be, void *out, const void *inp, const void *w, int N, int IC,
-                       int OC);
-void cu_matmul_backward(Backend *be, void *dinp, float *dw, const void *dout, const void *inp,
-                        const void *w, int N, int IC, int OC);
-void cu_norm_forward(Backend *be, NormKind kind, void *out, float *mean, float *rstd,
-                     const void *inp, const void *weight, const void *bias, int N, int C,
-                     float eps, float out_scale);
-void cu_norm_backward(Backend *be, NormKind kind, void *dinp, float *dweight, float *dbias,
-                      const void *dout, const void *inp, const void *weight, const float *mean,
-                      const float *rstd, int N, int C, float out_scale);
-void cu_rope_forward(Backend *be, void *out, const void *inp, int B, int T, int NH, int HS,
-                     float theta);
-void cu_rope_backward(Backend *be, void *dinp, const void *dout, int B, int T, int NH, int HS,
-                      float theta);
-size_t cu_attention_saved_bytes(Backend *be, int B, int T, int NH);
-void cu_attention_forward(Backend *be, void *out, void *saved, const void *q, const void *k,
-                          const void *v, int B, int T, int NH, int HS);
-void cu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const void *dout,
-                           const void *saved, const void *q, const void *k, const void *v,
-                           int B, int T, int NH, int HS);
-void cu_swiglu_forward(Backend *be, void *out, const void *gate, const void *up, size_t n);
-void cu_swiglu_backward(Backend *be, void *dgate, void *dup, const void *dout, const void *gate,
-                        const void *up, size_t n);
-void cu_residual_forward(Backend *be, void *out, const void *x, float scale, const void *f,
-                         size_t n);
-void cu_scaled_add(Backend *be, void *dst, const void *src, float scale, size_t n);
-void cu_crossentropy(Backend *be, float *losses, void *dlogits, const void *logits,
-                     const int32_t *targets, int N, int V, float dloss);
-void cu_adamw_update(Backend *be, float *master, void *compute, const float *grad, float *m,
-                     float *v, size_t n, const AdamWArgs *args);
-double cu_sumsq_f32(Backend *be, const float *x, size_t n);
+/* ---- the ops (one file per group) -------------------------------------------------------- */
+/* One cu_<op> per entry of kernels/backend_ops.def (its contract is documented there),
+ * generated from that list. C++ linkage (only cuda_backend.cu's table refers to them), so a
+ * definition whose signature drifts from the interface is taken for an overload and the
+ * build fails at the link, where the table's entry stays undefined. */
+#define NB_OP(ret, name, params) ret cu_##name params;
+#include "backend_ops.def"
 
 #endif

@@ -4,35 +4,12 @@
 
 #include "common.cuh"
 
+/* Generated from the op list, each entry keyed by name (C++20 designated initializers,
+ * hence nvcc's -std=c++20): the table cannot pair an op with another op's function, and a
+ * new op without a cu_<op> fails to link. */
 static const BackendOps cuda_ops = {
-    cu_alloc,
-    cu_release,
-    cu_zero,
-    cu_copy,
-    cu_upload,
-    cu_download,
-    cu_upload_act,
-    cu_download_act,
-    cu_master_to_compute,
-    cu_synchronize,
-    cu_embedding_forward,
-    cu_embedding_backward,
-    cu_matmul_forward,
-    cu_matmul_backward,
-    cu_norm_forward,
-    cu_norm_backward,
-    cu_rope_forward,
-    cu_rope_backward,
-    cu_attention_saved_bytes,
-    cu_attention_forward,
-    cu_attention_backward,
-    cu_swiglu_forward,
-    cu_swiglu_backward,
-    cu_residual_forward,
-    cu_scaled_add,
-    cu_crossentropy,
-    cu_adamw_update,
-    cu_sumsq_f32,
+#define NB_OP(ret, name, params) .name = cu_##name,
+#include "backend_ops.def"
 };
 
 /* cuBLASLt workspace: 32 MiB, as recommended for Hopper */
