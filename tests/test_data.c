@@ -112,7 +112,7 @@ START_TEST(test_shard_round_trip) {
     size_t n = 100003; /* spans several write chunks */
     uint16_t *t = malloc(n * sizeof *t);
     uint64_t rng = 7;
-    for (size_t i = 0; i < n; i++) t[i] = (uint16_t)test_rng_next(&rng);
+    for (size_t i = 0; i < n; i++) t[i] = (uint16_t)rng_next(&rng);
     t[0] = 0;
     t[1] = 65535;
     ck_assert_msg(shard_write(path, t, n, err, sizeof err) == 0, "%s", err);

@@ -1,15 +1,25 @@
-/* test_kernels.c — the specification of every op of kernels/backend.h, checked on the CPU
- * backend (DESIGN.md section 10):
- *   - each forward equals the float64 reference of tests/ref64.c (relative error < 1e-5);
- *   - each backward equals central finite differences of that reference, for every input
- *     and parameter, probed with a random upstream gradient (relative error < 1e-4);
- *   - backward ops add into their outputs; each op is bitwise deterministic;
- *   - op-specific contracts: matmul's NULL dinp, RoPE in place, attention causality and its
- *     saved probabilities, cross-entropy aliasing, AdamW against a hand computation,
- *     sumsq in double, backend selection by name.
- * Shapes are deliberately not multiples of 4 or 8. Set NB_TEST_VERBOSE=1 to print the
- * measured errors. Buffers go through the backend's alloc/upload/download, so the same
- * cases can drive another backend. */
+/* test_kernels.c — every op of kernels/backend.h against its float64 specification
+ * (tests/spec64.c), on the CPU backend. In three layers:
+ *   - the spec itself: each spec backward is the derivative of its spec forward (fourth-order
+ *     finite differences in float64, relative error < 1e-9) and adds into its outputs as
+ *     backend.h says; and properties of the forwards that hold by hand (softmax of equal
+ *     scores is uniform, norm rows come out standardized, RoPE scores depend only on the
+ *     distance between positions);
+ *   - every CPU op, forward AND backward, equals the spec on random inputs (relative error
+ *     < 1e-5); each backward also equals central differences of the spec forward (< 1e-4),
+ *     a check that does not trust the spec backward; backward ops add into their outputs;
+ *     each op is bitwise deterministic;
+ *   - op-specific contracts: matmul's NULL dinp, norm statistics, RoPE in place, attention
+ *     causality and its saved probabilities, cross-entropy aliasing, AdamW against the spec
+ *     and by hand, sumsq in double, backend selection by name.
+ * Tolerances. An error is max |got - want| / max |want| over a tensor (so near-zero entries
+ * do not blow up the measure). fp32 ops measure 3e-8..2e-7 against the spec (NB_TEST_VERBOSE=1
+ * prints every figure): 1e-5 leaves room for longer sums, while a wrong formula errs by
+ * O(1e-1..1). The spec's own check measures 1e-13..1e-11, the truncation and rounding of the
+ * fourth-order difference, so 1e-9 is tight enough that only rounding passes.
+ * Shapes are deliberately not multiples of 4 or 8; a second attention case has T > 16 and
+ * HS = 16 + 4 + 2, every width of the CPU kernel's blocking. Buffers go through the
+ * backend's alloc/upload/download, so the same cases can drive another backend. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,13 +27,15 @@
 #include <string.h>
 
 #include "backend.h"
-#include "ref64.h"
+#include "spec64.h"
 #include "testutil.h"
 
 enum { MAX_IN = 3 };
-static const double FORWARD_TOL = 1e-5;  /* fp32 op vs float64 reference */
-static const double BACKWARD_TOL = 1e-4; /* fp32 analytic vs float64 finite differences */
+static const double SPEC_TOL = 1e-5;     /* fp32 op, forward or backward, vs float64 spec */
+static const double BACKWARD_TOL = 1e-4; /* fp32 backward vs finite differences of the spec */
+static const double SPEC_FD_TOL = 1e-9;  /* float64 spec backward vs its finite differences */
 static const double FD_STEP = 1e-6;      /* central-difference step, in double */
+static const double SPEC_FD_STEP = 1e-3; /* fourth-order difference step, in double */
 static const double ERR_FLOOR = 1e-6;    /* lower bound of the scale in relative errors */
 
 /* ---------------------------------------------------------------------------------------- */
@@ -94,11 +106,19 @@ static int verbose(void) {
     return v && *v && strcmp(v, "0") != 0;
 }
 static void report(const char *op, const char *what, double err) {
-    if (verbose()) printf("kernel: %-14s %-22s max rel err %.2e\n", op, what, err);
+    if (verbose()) printf("kernel: %-17s %-30s max rel err %.2e\n", op, what, err);
+}
+
+/* test_max_rel_err_f for two float64 tensors */
+static double max_rel_err_d(const double *a, const double *ref, size_t n, double floor) {
+    double scale = floor, err = 0.0;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++) err = fmax(err, fabs(a[i] - ref[i]));
+    return err / scale;
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* op cases: one per differentiable op, driving the backend and the float64 reference        */
+/* op cases: one per differentiable op, driving the backend and the float64 spec             */
 
 typedef struct OpCase OpCase;
 struct OpCase {
@@ -117,15 +137,21 @@ struct OpCase {
     float *dout_f;                /* upstream gradient of the objective sum(dout * out) */
     double *dout_d;
     int overwrites;               /* backward writes its output instead of adding */
-    void (*ref_forward)(const OpCase *c, double *out);
+    /* the spec on in_d: forward writes out; backward adds (or, overwrites, writes) the
+     * gradients of sum(dout_d * out) into grads[k] */
+    void (*spec_forward)(const OpCase *c, double *out);
+    void (*spec_backward)(const OpCase *c, double *grads[MAX_IN]);
     void (*forward)(Backend *be, const OpCase *c, float *out);
     /* adds the op's gradients into grads[k] (host arrays, uploaded and downloaded) */
     void (*backward)(Backend *be, const OpCase *c, float *grads[MAX_IN]);
 };
 
 /* --- embedding: out = table[tokens] ------------------------------------------------------ */
-static void embedding_ref(const OpCase *c, double *out) {
-    ref_embedding_forward(out, c->tokens, c->in_d[0], c->N, c->C);
+static void embedding_spec(const OpCase *c, double *out) {
+    spec_embedding_forward(out, c->tokens, c->in_d[0], c->N, c->C);
+}
+static void embedding_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_embedding_backward(grads[0], c->dout_d, c->tokens, c->N, c->C);
 }
 static void embedding_fwd(Backend *be, const OpCase *c, float *out) {
     int32_t *tok = dev_i32(be, c->tokens, (size_t)c->N);
@@ -146,8 +172,12 @@ static void embedding_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
 }
 
 /* --- matmul: out = inp w^T ---------------------------------------------------------------- */
-static void matmul_ref(const OpCase *c, double *out) {
-    ref_matmul_forward(out, c->in_d[0], c->in_d[1], c->N, c->IC, c->OC);
+static void matmul_spec(const OpCase *c, double *out) {
+    spec_matmul_forward(out, c->in_d[0], c->in_d[1], c->N, c->IC, c->OC);
+}
+static void matmul_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_matmul_backward(grads[0], grads[1], c->dout_d, c->in_d[0], c->in_d[1], c->N, c->IC,
+                         c->OC);
 }
 static void matmul_fwd(Backend *be, const OpCase *c, float *out) {
     void *inp = dev_act(be, c->in_f[0], c->in_len[0]), *w = dev_act(be, c->in_f[1], c->in_len[1]);
@@ -171,9 +201,13 @@ static void matmul_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
 }
 
 /* --- norm: out = s * N(x) (weight, and bias for LayerNorm) ------------------------------- */
-static void norm_ref(const OpCase *c, double *out) {
-    ref_norm_forward(c->kind, out, c->in_d[0], c->in_d[1], c->nin > 2 ? c->in_d[2] : NULL, c->N,
-                     c->C, c->eps, c->scale);
+static void norm_spec(const OpCase *c, double *out) {
+    spec_norm_forward(c->kind, out, c->in_d[0], c->in_d[1], c->nin > 2 ? c->in_d[2] : NULL,
+                      c->N, c->C, c->eps, c->scale);
+}
+static void norm_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_norm_backward(c->kind, grads[0], grads[1], c->nin > 2 ? grads[2] : NULL, c->dout_d,
+                       c->in_d[0], c->in_d[1], c->N, c->C, c->eps, c->scale);
 }
 /* runs the forward on device buffers; mean is NULL for RMSNorm (allowed by backend.h) */
 static void norm_fwd_dev(Backend *be, const OpCase *c, void *o, float *mean, float *rstd,
@@ -219,8 +253,11 @@ static void norm_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
 }
 
 /* --- rope --------------------------------------------------------------------------------- */
-static void rope_ref(const OpCase *c, double *out) {
-    ref_rope_forward(out, c->in_d[0], c->B, c->T, c->NH, c->HS, c->theta);
+static void rope_spec(const OpCase *c, double *out) {
+    spec_rope_forward(out, c->in_d[0], c->B, c->T, c->NH, c->HS, c->theta);
+}
+static void rope_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_rope_backward(grads[0], c->dout_d, c->B, c->T, c->NH, c->HS, c->theta);
 }
 static void rope_fwd(Backend *be, const OpCase *c, float *out) {
     void *inp = dev_act(be, c->in_f[0], c->in_len[0]), *o = dev_act(be, NULL, c->out_len);
@@ -236,8 +273,12 @@ static void rope_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
 }
 
 /* --- attention ---------------------------------------------------------------------------- */
-static void attention_ref(const OpCase *c, double *out) {
-    ref_attention_forward(out, c->in_d[0], c->in_d[1], c->in_d[2], c->B, c->T, c->NH, c->HS);
+static void attention_spec(const OpCase *c, double *out) {
+    spec_attention_forward(out, c->in_d[0], c->in_d[1], c->in_d[2], c->B, c->T, c->NH, c->HS);
+}
+static void attention_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_attention_backward(grads[0], grads[1], grads[2], c->dout_d, c->in_d[0], c->in_d[1],
+                            c->in_d[2], c->B, c->T, c->NH, c->HS);
 }
 static void attention_fwd(Backend *be, const OpCase *c, float *out) {
     void *q = dev_act(be, c->in_f[0], c->in_len[0]), *k = dev_act(be, c->in_f[1], c->in_len[1]);
@@ -273,8 +314,11 @@ static void attention_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
 }
 
 /* --- swiglu ------------------------------------------------------------------------------- */
-static void swiglu_ref(const OpCase *c, double *out) {
-    ref_swiglu_forward(out, c->in_d[0], c->in_d[1], c->n);
+static void swiglu_spec(const OpCase *c, double *out) {
+    spec_swiglu_forward(out, c->in_d[0], c->in_d[1], c->n);
+}
+static void swiglu_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_swiglu_backward(grads[0], grads[1], c->dout_d, c->in_d[0], c->in_d[1], c->n);
 }
 static void swiglu_fwd(Backend *be, const OpCase *c, float *out) {
     void *g = dev_act(be, c->in_f[0], c->n), *u = dev_act(be, c->in_f[1], c->n);
@@ -297,8 +341,12 @@ static void swiglu_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
 }
 
 /* --- residual: out = scale * x + f; its backward is scaled_add for each input -------------- */
-static void residual_ref(const OpCase *c, double *out) {
-    ref_residual_forward(out, c->in_d[0], c->scale, c->in_d[1], c->n);
+static void residual_spec(const OpCase *c, double *out) {
+    spec_residual_forward(out, c->in_d[0], c->scale, c->in_d[1], c->n);
+}
+static void residual_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_scaled_add(grads[0], c->dout_d, c->scale, c->n);
+    spec_scaled_add(grads[1], c->dout_d, 1.0, c->n);
 }
 static void residual_fwd(Backend *be, const OpCase *c, float *out) {
     void *x = dev_act(be, c->in_f[0], c->n), *f = dev_act(be, c->in_f[1], c->n);
@@ -319,8 +367,11 @@ static void residual_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
 }
 
 /* --- cross-entropy: out = losses; the objective dloss * sum(losses) has dout = dloss ------ */
-static void crossentropy_ref(const OpCase *c, double *out) {
-    ref_crossentropy(out, c->in_d[0], c->tokens, c->N, c->V);
+static void crossentropy_spec(const OpCase *c, double *out) {
+    spec_crossentropy_forward(out, c->in_d[0], c->tokens, c->N, c->V);
+}
+static void crossentropy_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_crossentropy_backward(grads[0], c->in_d[0], c->tokens, c->N, c->V, c->dloss);
 }
 static void crossentropy_fwd(Backend *be, const OpCase *c, float *out) {
     void *logits = dev_act(be, c->in_f[0], c->in_len[0]);
@@ -345,7 +396,7 @@ static void crossentropy_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN])
 
 enum {
     CASE_EMBEDDING, CASE_MATMUL, CASE_RMSNORM, CASE_LAYERNORM, CASE_ROPE, CASE_ATTENTION,
-    CASE_SWIGLU, CASE_RESIDUAL, CASE_CROSSENTROPY, CASE_COUNT
+    CASE_ATTENTION_BLOCKS, CASE_SWIGLU, CASE_RESIDUAL, CASE_CROSSENTROPY, CASE_COUNT
 };
 
 static void add_input(OpCase *c, const char *name, size_t len, uint64_t *rng, double lo,
@@ -372,7 +423,8 @@ static void case_make(OpCase *c, int which, uint64_t seed) {
         }
         add_input(c, "table", (size_t)c->V * c->C, &rng, -1, 1);
         c->out_len = (size_t)c->N * c->C;
-        c->ref_forward = embedding_ref, c->forward = embedding_fwd, c->backward = embedding_bwd;
+        c->spec_forward = embedding_spec, c->spec_backward = embedding_spec_bwd;
+        c->forward = embedding_fwd, c->backward = embedding_bwd;
         break;
     case CASE_MATMUL:
         c->name = "matmul";
@@ -380,7 +432,8 @@ static void case_make(OpCase *c, int which, uint64_t seed) {
         add_input(c, "inp", (size_t)c->N * c->IC, &rng, -1, 1);
         add_input(c, "weight", (size_t)c->OC * c->IC, &rng, -1, 1);
         c->out_len = (size_t)c->N * c->OC;
-        c->ref_forward = matmul_ref, c->forward = matmul_fwd, c->backward = matmul_bwd;
+        c->spec_forward = matmul_spec, c->spec_backward = matmul_spec_bwd;
+        c->forward = matmul_fwd, c->backward = matmul_bwd;
         break;
     case CASE_RMSNORM:
     case CASE_LAYERNORM:
@@ -391,23 +444,34 @@ static void case_make(OpCase *c, int which, uint64_t seed) {
         add_input(c, "weight", (size_t)c->C, &rng, 0.5, 1.5);
         if (c->kind == NORM_LAYER) add_input(c, "bias", (size_t)c->C, &rng, -0.5, 0.5);
         c->out_len = (size_t)c->N * c->C;
-        c->ref_forward = norm_ref, c->forward = norm_fwd, c->backward = norm_bwd;
+        c->spec_forward = norm_spec, c->spec_backward = norm_spec_bwd;
+        c->forward = norm_fwd, c->backward = norm_bwd;
         break;
     case CASE_ROPE:
         c->name = "rope";
         c->B = 2, c->T = 5, c->NH = 3, c->HS = 6, c->theta = 10000.0f;
         add_input(c, "inp", (size_t)c->B * c->T * c->NH * c->HS, &rng, -1, 1);
         c->out_len = c->in_len[0];
-        c->ref_forward = rope_ref, c->forward = rope_fwd, c->backward = rope_bwd;
+        c->spec_forward = rope_spec, c->spec_backward = rope_spec_bwd;
+        c->forward = rope_fwd, c->backward = rope_bwd;
         break;
     case CASE_ATTENTION:
-        c->name = "attention";
-        c->B = 2, c->T = 5, c->NH = 3, c->HS = 6;
+    case CASE_ATTENTION_BLOCKS:
+        if (which == CASE_ATTENTION) {
+            c->name = "attention";
+            c->B = 2, c->T = 5, c->NH = 3, c->HS = 6;
+        } else {
+            /* T > 16: two 16-wide score blocks; HS = 16 + 4 + 2: every width of the CPU
+             * kernel's row products (whole block, 4-lane, scalar tail) */
+            c->name = "attention (blocks)";
+            c->B = 1, c->T = 19, c->NH = 2, c->HS = 22;
+        }
         add_input(c, "q", (size_t)c->B * c->T * c->NH * c->HS, &rng, -2, 2);
         add_input(c, "k", (size_t)c->B * c->T * c->NH * c->HS, &rng, -2, 2);
         add_input(c, "v", (size_t)c->B * c->T * c->NH * c->HS, &rng, -1, 1);
         c->out_len = c->in_len[0];
-        c->ref_forward = attention_ref, c->forward = attention_fwd, c->backward = attention_bwd;
+        c->spec_forward = attention_spec, c->spec_backward = attention_spec_bwd;
+        c->forward = attention_fwd, c->backward = attention_bwd;
         break;
     case CASE_SWIGLU:
         c->name = "swiglu";
@@ -415,7 +479,8 @@ static void case_make(OpCase *c, int which, uint64_t seed) {
         add_input(c, "gate", c->n, &rng, -4, 4);
         add_input(c, "up", c->n, &rng, -1, 1);
         c->out_len = c->n;
-        c->ref_forward = swiglu_ref, c->forward = swiglu_fwd, c->backward = swiglu_bwd;
+        c->spec_forward = swiglu_spec, c->spec_backward = swiglu_spec_bwd;
+        c->forward = swiglu_fwd, c->backward = swiglu_bwd;
         break;
     case CASE_RESIDUAL:
         c->name = "residual";
@@ -423,17 +488,18 @@ static void case_make(OpCase *c, int which, uint64_t seed) {
         add_input(c, "x", c->n, &rng, -1, 1);
         add_input(c, "f", c->n, &rng, -1, 1);
         c->out_len = c->n;
-        c->ref_forward = residual_ref, c->forward = residual_fwd, c->backward = residual_bwd;
+        c->spec_forward = residual_spec, c->spec_backward = residual_spec_bwd;
+        c->forward = residual_fwd, c->backward = residual_bwd;
         break;
     case CASE_CROSSENTROPY:
         c->name = "crossentropy";
         c->N = 7, c->V = 19, c->dloss = 1.0f / 7.0f;
-        for (int n = 0; n < c->N; n++) c->tokens[n] = (int32_t)(test_rng_next(&rng) % 19u);
+        for (int n = 0; n < c->N; n++) c->tokens[n] = (int32_t)(rng_next(&rng) % 19u);
         add_input(c, "logits", (size_t)c->N * c->V, &rng, -3, 3);
         c->out_len = (size_t)c->N;
         c->overwrites = 1;
-        c->ref_forward = crossentropy_ref, c->forward = crossentropy_fwd,
-        c->backward = crossentropy_bwd;
+        c->spec_forward = crossentropy_spec, c->spec_backward = crossentropy_spec_bwd;
+        c->forward = crossentropy_fwd, c->backward = crossentropy_bwd;
         break;
     default:
         ck_abort_msg("no case %d", which);
@@ -456,9 +522,9 @@ static void case_free(OpCase *c) {
     free(c->dout_d);
 }
 
-/* sum(dout * ref_forward(inputs)) */
+/* sum(dout * spec_forward(inputs)) */
 static double case_objective(const OpCase *c, double *scratch) {
-    c->ref_forward(c, scratch);
+    c->spec_forward(c, scratch);
     double s = 0.0;
     for (size_t i = 0; i < c->out_len; i++) s += c->dout_d[i] * scratch[i];
     return s;
@@ -472,21 +538,211 @@ static void grads_free(float *grads[MAX_IN]) {
     for (int k = 0; k < MAX_IN; k++) free(grads[k]);
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* generic properties, looped over every case                                               */
+/* double gradient buffers, zeroed */
+static void dgrads_alloc(const OpCase *c, double *grads[MAX_IN]) {
+    for (int k = 0; k < MAX_IN; k++) grads[k] = k < c->nin ? new_doubles(c->in_len[k]) : NULL;
+}
+static void dgrads_free(double *grads[MAX_IN]) {
+    for (int k = 0; k < MAX_IN; k++) free(grads[k]);
+}
 
-START_TEST(test_every_forward_matches_float64_reference) {
+/* fd[j] = d sum(dout * spec_forward) / d input k, entry j, by finite differences in double
+ * (the input is perturbed in place and restored), with one of two stencils:
+ *   central, step FD_STEP = 1e-6:  (f(x+h) - f(x-h)) / 2h; its error, h^2 f'''/6 plus the
+ *     rounding eps |f| / h, is ~1e-9 relative: plenty to judge an fp32 op;
+ *   fourth order, step SPEC_FD_STEP = 1e-3:  (8 (f(x+h) - f(x-h)) - (f(x+2h) - f(x-2h))) / 12h;
+ *     error h^4 f^(5)/30 plus rounding ~ eps |f| / h, ~1e-11 relative: fine enough to hold
+ *     the float64 spec backward to a tolerance no formula slip could meet. */
+static void fd_gradient(OpCase *c, int k, double *fd, int fourth_order) {
+    double *scratch = new_doubles(c->out_len);
+    const double h = fourth_order ? SPEC_FD_STEP : FD_STEP;
+    for (size_t j = 0; j < c->in_len[k]; j++) {
+        double saved = c->in_d[k][j], f[5] = {0}; /* f[2 + m] = objective at x + m h */
+        for (int m = -2; m <= 2; m++) {
+            if (m == 0 || (!fourth_order && (m == -2 || m == 2))) continue;
+            c->in_d[k][j] = saved + m * h;
+            f[2 + m] = case_objective(c, scratch);
+        }
+        c->in_d[k][j] = saved;
+        fd[j] = fourth_order ? (8.0 * (f[3] - f[1]) - (f[4] - f[0])) / (12.0 * h)
+                             : (f[3] - f[1]) / (2.0 * h);
+    }
+    free(scratch);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* the float64 spec checked on its own                                                      */
+
+/* The spec backward is what the CPU's backward is judged by, so it is first checked to be
+ * the derivative of the spec forward: both in double, so only the error of the fourth-order
+ * difference (~1e-11) separates them. */
+START_TEST(test_every_spec_backward_matches_finite_differences_of_spec_forward) {
+    OpCase c;
+    case_make(&c, _i, 13);
+    double *grads[MAX_IN];
+    dgrads_alloc(&c, grads);
+    c.spec_backward(&c, grads);
+    for (int k = 0; k < c.nin; k++) {
+        double *fd = new_doubles(c.in_len[k]);
+        fd_gradient(&c, k, fd, 1);
+        double err = max_rel_err_d(grads[k], fd, c.in_len[k], ERR_FLOOR);
+        char what[64];
+        snprintf(what, sizeof what, "spec backward d%s", c.in_name[k]);
+        report(c.name, what, err);
+        ck_assert_msg(err < SPEC_FD_TOL,
+                      "spec %s d%s vs finite differences of spec forward: rel err %.3e >= %.0e",
+                      c.name, c.in_name[k], err, SPEC_FD_TOL);
+        free(fd);
+    }
+    dgrads_free(grads);
+    case_free(&c);
+}
+END_TEST
+
+/* backend.h's gradient convention holds for the spec too: into pre-filled buffers a spec
+ * backward adds (cross-entropy's dlogits: writes, whatever the buffer held). */
+START_TEST(test_every_spec_backward_adds_into_its_gradient_outputs) {
+    OpCase c;
+    case_make(&c, _i, 14);
+    double *once[MAX_IN], *prefill[MAX_IN], *prefilled[MAX_IN];
+    dgrads_alloc(&c, once);
+    dgrads_alloc(&c, prefill);
+    dgrads_alloc(&c, prefilled);
+    uint64_t rng = 98;
+    for (int k = 0; k < c.nin; k++)
+        for (size_t j = 0; j < c.in_len[k]; j++)
+            prefill[k][j] = prefilled[k][j] = test_uniform(&rng, -5, 5);
+    c.spec_backward(&c, once);
+    c.spec_backward(&c, prefilled);
+    for (int k = 0; k < c.nin; k++) {
+        double *want = new_doubles(c.in_len[k]);
+        for (size_t j = 0; j < c.in_len[k]; j++)
+            want[j] = c.overwrites ? once[k][j] : prefill[k][j] + once[k][j];
+        double err = max_rel_err_d(prefilled[k], want, c.in_len[k], ERR_FLOOR);
+        ck_assert_msg(err < 1e-14, "spec %s d%s: backward into a pre-filled buffer %s "
+                      "(rel err %.3e)", c.name, c.in_name[k],
+                      c.overwrites ? "did not overwrite it" : "did not add to it", err);
+        free(want);
+    }
+    dgrads_free(once);
+    dgrads_free(prefill);
+    dgrads_free(prefilled);
+    case_free(&c);
+}
+END_TEST
+
+/* Equal scores give a uniform softmax, by hand: cross-entropy of V equal logits is log V
+ * with gradient dloss (1/V - onehot); attention whose keys are all equal averages the
+ * values of positions 0..t (the causal mask leaves t + 1 of them). */
+START_TEST(test_spec_softmax_of_equal_scores_is_uniform) {
+    enum { N = 2, V = 7 };
+    const int32_t targets[N] = {3, 0};
+    double logits[N * V], losses[N], dlogits[N * V];
+    for (int i = 0; i < N * V; i++) logits[i] = 2.5;
+    spec_crossentropy_forward(losses, logits, targets, N, V);
+    spec_crossentropy_backward(dlogits, logits, targets, N, V, 0.5);
+    for (int n = 0; n < N; n++) {
+        ck_assert_double_eq_tol(losses[n], log((double)V), 1e-14);
+        for (int j = 0; j < V; j++)
+            ck_assert_double_eq_tol(dlogits[n * V + j],
+                                    0.5 * (1.0 / V - (j == targets[n] ? 1.0 : 0.0)), 1e-15);
+    }
+
+    enum { B = 1, T = 4, NH = 2, HS = 3, C = NH * HS };
+    double q[B * T * C], k[B * T * C], v[B * T * C], out[B * T * C];
+    uint64_t rng = 5;
+    for (int i = 0; i < B * T * C; i++) {
+        q[i] = test_uniform(&rng, -2, 2);
+        k[i] = (double)(i % C); /* the same key at every position */
+        v[i] = test_uniform(&rng, -1, 1);
+    }
+    spec_attention_forward(out, q, k, v, B, T, NH, HS);
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < C; c++) {
+            double mean = 0.0;
+            for (int t2 = 0; t2 <= t; t2++) mean += v[t2 * C + c];
+            mean /= t + 1;
+            ck_assert_msg(fabs(out[t * C + c] - mean) < 1e-14,
+                          "t=%d c=%d: out %.17g, want the mean of v_0..v_t %.17g", t, c,
+                          out[t * C + c], mean);
+        }
+}
+END_TEST
+
+/* With weight 1, bias 0, scale 1 and eps 0, a LayerNorm row comes out with mean 0 and
+ * (biased) variance 1, an RMSNorm row with mean square 1; and out_scale multiplies it all. */
+START_TEST(test_spec_norm_rows_come_out_standardized) {
+    enum { N = 3, C = 11 };
+    double x[N * C], w[C], b[C], out[N * C], scaled[N * C];
+    uint64_t rng = 6;
+    for (int i = 0; i < N * C; i++) x[i] = test_uniform(&rng, -3, 5);
+    for (int c = 0; c < C; c++) w[c] = 1.0, b[c] = 0.0;
+    for (NormKind kind = NORM_RMS; kind <= NORM_LAYER; kind++) {
+        spec_norm_forward(kind, out, x, w, b, N, C, 0.0, 1.0);
+        spec_norm_forward(kind, scaled, x, w, b, N, C, 0.0, 0.25);
+        for (int n = 0; n < N; n++) {
+            const double *o = out + n * C;
+            double mean = 0.0, m2 = 0.0;
+            for (int c = 0; c < C; c++) mean += o[c] / C;
+            /* second moment about the mean (LayerNorm) or about 0 (RMSNorm) */
+            const double centre = kind == NORM_LAYER ? mean : 0.0;
+            for (int c = 0; c < C; c++) m2 += (o[c] - centre) * (o[c] - centre) / C;
+            if (kind == NORM_LAYER) ck_assert_double_eq_tol(mean, 0.0, 1e-14);
+            ck_assert_double_eq_tol(m2, 1.0, 1e-13);
+            for (int c = 0; c < C; c++)
+                ck_assert_double_eq_tol(scaled[n * C + c], 0.25 * out[n * C + c], 1e-15);
+        }
+    }
+}
+END_TEST
+
+/* RoPE's defining property (Su et al. 2021): the score <R_t q, R_u k> of a query at
+ * position t and a key at position u depends only on t - u; and a rotation keeps norms. */
+START_TEST(test_spec_rope_scores_depend_only_on_the_distance_between_positions) {
+    enum { T = 6, HS = 8 };
+    double q1[HS], k1[HS], q[T * HS], k[T * HS], rq[T * HS], rk[T * HS];
+    uint64_t rng = 7;
+    for (int i = 0; i < HS; i++) {
+        q1[i] = test_uniform(&rng, -1, 1);
+        k1[i] = test_uniform(&rng, -1, 1);
+    }
+    for (int t = 0; t < T; t++) /* the same q and k at every position */
+        for (int i = 0; i < HS; i++) q[t * HS + i] = q1[i], k[t * HS + i] = k1[i];
+    spec_rope_forward(rq, q, 1, T, 1, HS, 10000.0);
+    spec_rope_forward(rk, k, 1, T, 1, HS, 10000.0);
+    double score[T][T];
+    for (int t = 0; t < T; t++)
+        for (int u = 0; u < T; u++) {
+            score[t][u] = 0.0;
+            for (int i = 0; i < HS; i++) score[t][u] += rq[t * HS + i] * rk[u * HS + i];
+        }
+    for (int t = 1; t < T; t++)
+        for (int u = 1; u < T; u++)
+            ck_assert_msg(fabs(score[t][u] - score[t - 1][u - 1]) < 1e-13,
+                          "score(%d,%d) = %.17g differs from score(%d,%d) = %.17g", t, u,
+                          score[t][u], t - 1, u - 1, score[t - 1][u - 1]);
+    for (int t = 0; t < T; t++) {
+        double n0 = 0.0, nt = 0.0;
+        for (int i = 0; i < HS; i++) n0 += q1[i] * q1[i], nt += rq[t * HS + i] * rq[t * HS + i];
+        ck_assert_double_eq_tol(nt, n0, 1e-14);
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------- */
+/* every CPU op against the spec, looped over every case                                    */
+
+START_TEST(test_every_forward_matches_float64_spec) {
     OpCase c;
     case_make(&c, _i, 1);
     Backend *be = make_cpu(2);
     float *out = new_floats(c.out_len);
     double *ref = new_doubles(c.out_len);
     c.forward(be, &c, out);
-    c.ref_forward(&c, ref);
+    c.spec_forward(&c, ref);
     double err = test_max_rel_err_f(out, ref, c.out_len, ERR_FLOOR);
     report(c.name, "forward", err);
-    ck_assert_msg(err < FORWARD_TOL, "%s forward: rel err %.3e >= %.0e", c.name, err,
-                  FORWARD_TOL);
+    ck_assert_msg(err < SPEC_TOL, "%s forward: rel err %.3e >= %.0e", c.name, err, SPEC_TOL);
     free(out);
     free(ref);
     backend_destroy(be);
@@ -494,34 +750,51 @@ START_TEST(test_every_forward_matches_float64_reference) {
 }
 END_TEST
 
-START_TEST(test_every_backward_matches_finite_differences_of_float64_reference) {
+START_TEST(test_every_backward_matches_float64_spec_backward) {
+    OpCase c;
+    case_make(&c, _i, 2);
+    Backend *be = make_cpu(2);
+    float *grads[MAX_IN];
+    double *want[MAX_IN];
+    grads_alloc(&c, grads);
+    dgrads_alloc(&c, want);
+    c.backward(be, &c, grads);
+    c.spec_backward(&c, want);
+    for (int k = 0; k < c.nin; k++) {
+        double err = test_max_rel_err_f(grads[k], want[k], c.in_len[k], ERR_FLOOR);
+        char what[64];
+        snprintf(what, sizeof what, "backward d%s", c.in_name[k]);
+        report(c.name, what, err);
+        ck_assert_msg(err < SPEC_TOL, "%s d%s vs spec backward: rel err %.3e >= %.0e", c.name,
+                      c.in_name[k], err, SPEC_TOL);
+    }
+    grads_free(grads);
+    dgrads_free(want);
+    backend_destroy(be);
+    case_free(&c);
+}
+END_TEST
+
+/* Independent of the spec backward: the CPU's gradients against central differences of the
+ * spec forward. */
+START_TEST(test_every_backward_matches_finite_differences_of_float64_spec) {
     OpCase c;
     case_make(&c, _i, 2);
     Backend *be = make_cpu(2);
     float *grads[MAX_IN];
     grads_alloc(&c, grads);
     c.backward(be, &c, grads);
-    double *scratch = new_doubles(c.out_len);
     for (int k = 0; k < c.nin; k++) {
         double *fd = new_doubles(c.in_len[k]);
-        for (size_t j = 0; j < c.in_len[k]; j++) {
-            double saved = c.in_d[k][j];
-            c.in_d[k][j] = saved + FD_STEP;
-            double up = case_objective(&c, scratch);
-            c.in_d[k][j] = saved - FD_STEP;
-            double down = case_objective(&c, scratch);
-            c.in_d[k][j] = saved;
-            fd[j] = (up - down) / (2.0 * FD_STEP);
-        }
+        fd_gradient(&c, k, fd, 0);
         double err = test_max_rel_err_f(grads[k], fd, c.in_len[k], ERR_FLOOR);
         char what[64];
-        snprintf(what, sizeof what, "backward d%s", c.in_name[k]);
+        snprintf(what, sizeof what, "backward d%s vs fin. diff.", c.in_name[k]);
         report(c.name, what, err);
         ck_assert_msg(err < BACKWARD_TOL, "%s d%s vs finite differences: rel err %.3e >= %.0e",
                       c.name, c.in_name[k], err, BACKWARD_TOL);
         free(fd);
     }
-    free(scratch);
     grads_free(grads);
     backend_destroy(be);
     case_free(&c);
@@ -651,13 +924,13 @@ START_TEST(test_norm_forward_saves_mean_and_rstd_of_each_row) {
         take_f32(be, mean_h, mean, (size_t)c.N);
         take_f32(be, rstd_h, rstd, (size_t)c.N);
         double mean_ref[16], rstd_ref[16];
-        ref_norm_stats(c.kind, mean_ref, rstd_ref, c.in_d[0], c.N, c.C, c.eps);
+        spec_norm_stats(c.kind, mean_ref, rstd_ref, c.in_d[0], c.N, c.C, c.eps);
         double em = test_max_rel_err_f(mean_h, mean_ref, (size_t)c.N, ERR_FLOOR);
         double er = test_max_rel_err_f(rstd_h, rstd_ref, (size_t)c.N, ERR_FLOOR);
         report(c.name, "saved rstd", er);
         if (c.kind == NORM_LAYER)
-            ck_assert_msg(em < FORWARD_TOL, "%s mean: rel err %.3e", c.name, em);
-        ck_assert_msg(er < FORWARD_TOL, "%s rstd: rel err %.3e", c.name, er);
+            ck_assert_msg(em < SPEC_TOL, "%s mean: rel err %.3e", c.name, em);
+        ck_assert_msg(er < SPEC_TOL, "%s rstd: rel err %.3e", c.name, er);
         be->ops->release(be, inp);
         be->ops->release(be, w);
         if (b) be->ops->release(be, b);
@@ -765,9 +1038,10 @@ START_TEST(test_attention_future_keys_and_values_do_not_change_earlier_outputs) 
 }
 END_TEST
 
+/* for both attention cases: the blocked softmax of rows longer than one 16-wide block too */
 START_TEST(test_attention_saves_causal_softmax_probabilities) {
     OpCase c;
-    case_make(&c, CASE_ATTENTION, 9);
+    case_make(&c, _i ? CASE_ATTENTION_BLOCKS : CASE_ATTENTION, 9);
     Backend *be = make_cpu(2);
     size_t bytes = be->ops->attention_saved_bytes(be, c.B, c.T, c.NH);
     size_t np = (size_t)c.B * c.NH * c.T * c.T;
@@ -779,10 +1053,10 @@ START_TEST(test_attention_saves_causal_softmax_probabilities) {
     float *p = new_floats(np);
     take_f32(be, p, saved, np);
     double *want = new_doubles(np);
-    ref_attention_probs(want, c.in_d[0], c.in_d[1], c.B, c.T, c.NH, c.HS);
+    spec_attention_probs(want, c.in_d[0], c.in_d[1], c.B, c.T, c.NH, c.HS);
     double err = test_max_rel_err_f(p, want, np, ERR_FLOOR);
-    report("attention", "saved probabilities", err);
-    ck_assert_msg(err < FORWARD_TOL, "saved probabilities: rel err %.3e", err);
+    report(c.name, "saved probabilities", err);
+    ck_assert_msg(err < SPEC_TOL, "%s saved probabilities: rel err %.3e", c.name, err);
     free(p);
     free(want);
     be->ops->release(be, q);
@@ -844,7 +1118,7 @@ START_TEST(test_crossentropy_overwrites_dlogits) {
 }
 END_TEST
 
-/* AdamW for `steps` steps on fp32 state vs the same steps in float64 (ref_adamw_update). */
+/* AdamW for `steps` steps on fp32 state vs the same steps in float64 (spec_adamw_update). */
 static void check_adamw_steps(int steps, float grad_scale) {
     enum { n = 29 };
     const AdamWArgs base = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
@@ -866,8 +1140,8 @@ static void check_adamw_steps(int steps, float grad_scale) {
         be->ops->adamw_update(be, p, NULL, g, m, v, n, &a);
         be->ops->release(be, g);
         for (int i = 0; i < n; i++) gd[i] = grads[s][i];
-        ref_adamw_update(pd, md, vd, gd, n, a.lr, a.beta1, a.beta2, a.eps, a.weight_decay,
-                         a.grad_scale, a.step);
+        spec_adamw_update(pd, md, vd, gd, n, a.lr, a.beta1, a.beta2, a.eps, a.weight_decay,
+                          a.grad_scale, a.step);
     }
     float ph[n], mh[n], vh[n];
     take_f32(be, ph, p, n);
@@ -962,8 +1236,9 @@ START_TEST(test_sumsq_accumulates_in_double_and_ignores_thread_count) {
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t n = sizes[s];
         float *x = random_floats(n, &rng, -1, 1);
-        double want = 0.0;
-        for (size_t i = 0; i < n; i++) want += (double)x[i] * x[i];
+        double *xd = to_doubles(x, n);
+        double want = spec_sumsq(xd, n);
+        free(xd);
         float *d = dev_f32(one, x, n);
         results[0][s] = one->ops->sumsq_f32(one, d, n);
         one->ops->release(one, d);
@@ -1082,10 +1357,23 @@ END_TEST
 Suite *kernel_suite(void) {
     Suite *s = suite_create("kernel");
 
+    TCase *spec = tcase_create("spec64");
+    tcase_set_timeout(spec, 60);
+    tcase_add_loop_test(spec, test_every_spec_backward_matches_finite_differences_of_spec_forward,
+                        0, CASE_COUNT);
+    tcase_add_loop_test(spec, test_every_spec_backward_adds_into_its_gradient_outputs, 0,
+                        CASE_COUNT);
+    tcase_add_test(spec, test_spec_softmax_of_equal_scores_is_uniform);
+    tcase_add_test(spec, test_spec_norm_rows_come_out_standardized);
+    tcase_add_test(spec, test_spec_rope_scores_depend_only_on_the_distance_between_positions);
+    suite_add_tcase(s, spec);
+
     TCase *generic = tcase_create("every_op");
     tcase_set_timeout(generic, 60);
-    tcase_add_loop_test(generic, test_every_forward_matches_float64_reference, 0, CASE_COUNT);
-    tcase_add_loop_test(generic, test_every_backward_matches_finite_differences_of_float64_reference,
+    tcase_add_loop_test(generic, test_every_forward_matches_float64_spec, 0, CASE_COUNT);
+    tcase_add_loop_test(generic, test_every_backward_matches_float64_spec_backward, 0,
+                        CASE_COUNT);
+    tcase_add_loop_test(generic, test_every_backward_matches_finite_differences_of_float64_spec,
                         0, CASE_COUNT);
     tcase_add_loop_test(generic, test_every_backward_adds_into_its_gradient_outputs, 0,
                         CASE_COUNT);
@@ -1100,7 +1388,7 @@ Suite *kernel_suite(void) {
     tcase_add_test(contracts, test_rope_in_place_equals_out_of_place);
     tcase_add_test(contracts, test_rope_rotates_pair_i_with_i_plus_half_by_position_angle);
     tcase_add_test(contracts, test_attention_future_keys_and_values_do_not_change_earlier_outputs);
-    tcase_add_test(contracts, test_attention_saves_causal_softmax_probabilities);
+    tcase_add_loop_test(contracts, test_attention_saves_causal_softmax_probabilities, 0, 2);
     tcase_add_test(contracts, test_crossentropy_dlogits_may_alias_logits);
     tcase_add_test(contracts, test_crossentropy_overwrites_dlogits);
     tcase_add_test(contracts, test_adamw_one_step_matches_float64_hand_computation);

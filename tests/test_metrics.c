@@ -3,7 +3,7 @@
  * The per-token primitives on vectors whose answers are known by hand; every probe of a tiny
  * model (variance of h_0..h_L, the angular distance matrix over all tokens and over the last
  * token, per-block gradient norms, the pruning sweep) against a float64 recomputation that
- * shares no code with metrics.c or model.c (plain loops over tests/ref64.h, the textbook
+ * shares no code with metrics.c or model.c (plain loops over tests/spec64.h, the textbook
  * arccos formula); and the promise that probing never changes training, bitwise. */
 #include <check.h>
 #include <math.h>
@@ -15,8 +15,8 @@
 #include "config.h"
 #include "metrics.h"
 #include "model.h"
-#include "ref64.h"
 #include "schemes.h"
+#include "spec64.h"
 #include "testutil.h"
 #include "run.h"
 #include "train.h"
@@ -91,8 +91,8 @@ static void tiny_setup(Tiny *t, const char *scheme, int threads) {
     ck_assert_int_eq(param_table_build(&t->cfg, &t->table), 0);
     uint64_t rng = 42;
     for (int i = 0; i < TBATCHES * TB * 8; i++) {
-        t->tokens[i] = (int32_t)(test_rng_next(&rng) % 19);
-        t->targets[i] = (int32_t)(test_rng_next(&rng) % 19);
+        t->tokens[i] = (int32_t)(rng_next(&rng) % 19);
+        t->targets[i] = (int32_t)(rng_next(&rng) % 19);
     }
     /* random weights large enough that every block moves the stream visibly */
     float *pf = malloc(t->table.total * sizeof *pf);
@@ -132,18 +132,18 @@ static void ref_f(const Tiny *t, int l, int s, const double *in, double *f) {
     double *a = calloc((size_t)N * F, sizeof *a), *b = calloc((size_t)N * F, sizeof *b),
            *h = calloc((size_t)N * F, sizeof *h), *q = calloc((size_t)N * C, sizeof *q);
     if (s == 0) {
-        ref_matmul_forward(a, in, pw(t, "model.layers.%d.self_attn.q_proj.weight", l), N, C, C);
-        ref_rope_forward(q, a, TB, 8, NH, HS, t->cfg.rope_theta);
-        ref_matmul_forward(a, in, pw(t, "model.layers.%d.self_attn.k_proj.weight", l), N, C, C);
-        ref_rope_forward(b, a, TB, 8, NH, HS, t->cfg.rope_theta);
-        ref_matmul_forward(a, in, pw(t, "model.layers.%d.self_attn.v_proj.weight", l), N, C, C);
-        ref_attention_forward(h, q, b, a, TB, 8, NH, HS);
-        ref_matmul_forward(f, h, pw(t, "model.layers.%d.self_attn.o_proj.weight", l), N, C, C);
+        spec_matmul_forward(a, in, pw(t, "model.layers.%d.self_attn.q_proj.weight", l), N, C, C);
+        spec_rope_forward(q, a, TB, 8, NH, HS, t->cfg.rope_theta);
+        spec_matmul_forward(a, in, pw(t, "model.layers.%d.self_attn.k_proj.weight", l), N, C, C);
+        spec_rope_forward(b, a, TB, 8, NH, HS, t->cfg.rope_theta);
+        spec_matmul_forward(a, in, pw(t, "model.layers.%d.self_attn.v_proj.weight", l), N, C, C);
+        spec_attention_forward(h, q, b, a, TB, 8, NH, HS);
+        spec_matmul_forward(f, h, pw(t, "model.layers.%d.self_attn.o_proj.weight", l), N, C, C);
     } else {
-        ref_matmul_forward(a, in, pw(t, "model.layers.%d.mlp.gate_proj.weight", l), N, C, F);
-        ref_matmul_forward(b, in, pw(t, "model.layers.%d.mlp.up_proj.weight", l), N, C, F);
-        ref_swiglu_forward(h, a, b, (size_t)N * F);
-        ref_matmul_forward(f, h, pw(t, "model.layers.%d.mlp.down_proj.weight", l), N, F, C);
+        spec_matmul_forward(a, in, pw(t, "model.layers.%d.mlp.gate_proj.weight", l), N, C, F);
+        spec_matmul_forward(b, in, pw(t, "model.layers.%d.mlp.up_proj.weight", l), N, C, F);
+        spec_swiglu_forward(h, a, b, (size_t)N * F);
+        spec_matmul_forward(f, h, pw(t, "model.layers.%d.mlp.down_proj.weight", l), N, F, C);
     }
     free(a), free(b), free(h), free(q);
 }
@@ -158,30 +158,30 @@ static double ref_forward(const Tiny *t, int batch, const unsigned char *skip, d
            *logits = calloc((size_t)N * V, sizeof *logits), *losses = calloc(N, sizeof *losses);
     static const char *norm_w[2] = {"model.layers.%d.input_layernorm.weight",
                                     "model.layers.%d.post_attention_layernorm.weight"};
-    ref_embedding_forward(x, tok, pw(t, "model.embed_tokens.weight", 0), N, C);
+    spec_embedding_forward(x, tok, pw(t, "model.embed_tokens.weight", 0), N, C);
     if (hidden) memcpy(hidden, x, NC * sizeof *x);
     for (int i = 0; i < 2 * L; i++) {
         const SublayerSpec *sp = &t->specs[i];
         const int l = i / 2, s = i % 2;
         if (!(skip && skip[i])) {
             if (sp->placement == PLACE_PRE) { /* x <- r x + F(s N(x)) */
-                ref_norm_forward(t->cfg.norm, n, x, pw(t, norm_w[s], l), NULL, N, C,
-                                 t->cfg.norm_eps, sp->in_scale);
+                spec_norm_forward(t->cfg.norm, n, x, pw(t, norm_w[s], l), NULL, N, C,
+                                  t->cfg.norm_eps, sp->in_scale);
                 ref_f(t, l, s, n, f);
                 for (size_t j = 0; j < NC; j++) x[j] = sp->residual_scale * x[j] + f[j];
             } else { /* x <- s N(r x + F(x)) */
                 ref_f(t, l, s, x, f);
                 for (size_t j = 0; j < NC; j++) n[j] = sp->residual_scale * x[j] + f[j];
-                ref_norm_forward(t->cfg.norm, x, n, pw(t, norm_w[s], l), NULL, N, C,
-                                 t->cfg.norm_eps, sp->in_scale);
+                spec_norm_forward(t->cfg.norm, x, n, pw(t, norm_w[s], l), NULL, N, C,
+                                  t->cfg.norm_eps, sp->in_scale);
             }
         }
         if (hidden && s == 1) memcpy(hidden + (size_t)(l + 1) * NC, x, NC * sizeof *x);
     }
-    ref_norm_forward(t->cfg.norm, n, x, pw(t, "model.norm.weight", 0), NULL, N, C,
-                     t->cfg.norm_eps, 1.0);
-    ref_matmul_forward(logits, n, pw(t, "lm_head.weight", 0), N, C, V);
-    ref_crossentropy(losses, logits, tgt, N, V);
+    spec_norm_forward(t->cfg.norm, n, x, pw(t, "model.norm.weight", 0), NULL, N, C,
+                      t->cfg.norm_eps, 1.0);
+    spec_matmul_forward(logits, n, pw(t, "lm_head.weight", 0), N, C, V);
+    spec_crossentropy_forward(losses, logits, tgt, N, V);
     double mean = 0.0;
     for (int i = 0; i < N; i++) mean += losses[i];
     free(x), free(f), free(n), free(logits), free(losses);

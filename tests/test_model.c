@@ -1,9 +1,9 @@
 /* test_model.c — the full model against an independent float64 reference.
  *
  * The reference (ref_model_loss below) recomputes the model from DESIGN.md section 3 in
- * double precision with the plain-loop ops of ref64.c, reading parameters by their Hugging
- * Face names. Central finite differences of it give the reference gradient of every
- * parameter group; the fp32 model's analytic backward must match. Also: every scheme
+ * double precision with the float64 op specification of spec64.c, reading parameters by
+ * their Hugging Face names. Central finite differences of it give the reference gradient of
+ * every parameter group; the fp32 model's analytic backward must match. Also: every scheme
  * really changes the forward where its formula says it must, pruning masks equal skipping
  * the sublayer, initialization follows each scheme's rule, and passes are deterministic. */
 #include <check.h>
@@ -14,8 +14,8 @@
 
 #include "backend.h"
 #include "model.h"
-#include "ref64.h"
 #include "schemes.h"
+#include "spec64.h"
 #include "testutil.h"
 
 /* The tiny model of the issue: L=4, d=16, 2 heads, seq 8. */
@@ -50,8 +50,8 @@ static void tiny_setup(Tiny *t, const char *scheme, NormKind norm) {
     ck_assert_int_eq(param_table_build(&t->cfg, &t->table), 0);
     uint64_t rng = 42;
     for (int i = 0; i < TINY_B * t->cfg.seq_len; i++) {
-        t->tokens[i] = (int32_t)(test_rng_next(&rng) % (uint64_t)t->cfg.vocab_size);
-        t->targets[i] = (int32_t)(test_rng_next(&rng) % (uint64_t)t->cfg.vocab_size);
+        t->tokens[i] = (int32_t)(rng_next(&rng) % (uint64_t)t->cfg.vocab_size);
+        t->targets[i] = (int32_t)(rng_next(&rng) % (uint64_t)t->cfg.vocab_size);
     }
 }
 
@@ -90,18 +90,18 @@ static void ref_sublayer_f(const Tiny *t, const double *params, int l, int s, co
     double *a = calloc((size_t)N * F, sizeof *a), *b = calloc((size_t)N * F, sizeof *b),
            *h = calloc((size_t)N * F, sizeof *h), *q = calloc((size_t)N * C, sizeof *q);
     if (s == SUBLAYER_ATTN) {
-        ref_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.q_proj.weight", l), N, C, C);
-        ref_rope_forward(q, a, TINY_B, c->seq_len, NH, HS, c->rope_theta);
-        ref_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.k_proj.weight", l), N, C, C);
-        ref_rope_forward(b, a, TINY_B, c->seq_len, NH, HS, c->rope_theta);
-        ref_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.v_proj.weight", l), N, C, C);
-        ref_attention_forward(h, q, b, a, TINY_B, c->seq_len, NH, HS);
-        ref_matmul_forward(f, h, pw(t, params, "model.layers.%d.self_attn.o_proj.weight", l), N, C, C);
+        spec_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.q_proj.weight", l), N, C, C);
+        spec_rope_forward(q, a, TINY_B, c->seq_len, NH, HS, c->rope_theta);
+        spec_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.k_proj.weight", l), N, C, C);
+        spec_rope_forward(b, a, TINY_B, c->seq_len, NH, HS, c->rope_theta);
+        spec_matmul_forward(a, in, pw(t, params, "model.layers.%d.self_attn.v_proj.weight", l), N, C, C);
+        spec_attention_forward(h, q, b, a, TINY_B, c->seq_len, NH, HS);
+        spec_matmul_forward(f, h, pw(t, params, "model.layers.%d.self_attn.o_proj.weight", l), N, C, C);
     } else {
-        ref_matmul_forward(a, in, pw(t, params, "model.layers.%d.mlp.gate_proj.weight", l), N, C, F);
-        ref_matmul_forward(b, in, pw(t, params, "model.layers.%d.mlp.up_proj.weight", l), N, C, F);
-        ref_swiglu_forward(h, a, b, (size_t)N * F);
-        ref_matmul_forward(f, h, pw(t, params, "model.layers.%d.mlp.down_proj.weight", l), N, F, C);
+        spec_matmul_forward(a, in, pw(t, params, "model.layers.%d.mlp.gate_proj.weight", l), N, C, F);
+        spec_matmul_forward(b, in, pw(t, params, "model.layers.%d.mlp.up_proj.weight", l), N, C, F);
+        spec_swiglu_forward(h, a, b, (size_t)N * F);
+        spec_matmul_forward(f, h, pw(t, params, "model.layers.%d.mlp.down_proj.weight", l), N, F, C);
     }
     free(a), free(b), free(h), free(q);
 }
@@ -115,7 +115,7 @@ static double ref_model_loss(const Tiny *t, const double *params, const unsigned
     double *x = calloc(NC, sizeof *x), *y = calloc(NC, sizeof *y), *f = calloc(NC, sizeof *f),
            *n = calloc(NC, sizeof *n), *logits = calloc((size_t)N * V, sizeof *logits),
            *losses = calloc((size_t)N, sizeof *losses);
-    ref_embedding_forward(x, t->tokens, pw(t, params, "model.embed_tokens.weight", 0), N, C);
+    spec_embedding_forward(x, t->tokens, pw(t, params, "model.embed_tokens.weight", 0), N, C);
     if (hidden) memcpy(hidden, x, NC * sizeof *x);
     static const char *norm_names[2] = {"model.layers.%d.input_layernorm.weight",
                                         "model.layers.%d.post_attention_layernorm.weight"};
@@ -128,24 +128,24 @@ static double ref_model_loss(const Tiny *t, const double *params, const unsigned
         if (skip && skip[i]) {
             memcpy(y, x, NC * sizeof *x);
         } else if (sp->placement == PLACE_PRE) { /* y = r x + F(s N(x)) */
-            ref_norm_forward(c->norm, n, x, w, b, N, C, c->norm_eps, sp->in_scale);
+            spec_norm_forward(c->norm, n, x, w, b, N, C, c->norm_eps, sp->in_scale);
             ref_sublayer_f(t, params, l, s, n, f);
             for (size_t j = 0; j < NC; j++) y[j] = sp->residual_scale * x[j] + f[j];
         } else { /* y = s N(r x + F(x)) */
             ref_sublayer_f(t, params, l, s, x, f);
             for (size_t j = 0; j < NC; j++) n[j] = sp->residual_scale * x[j] + f[j];
-            ref_norm_forward(c->norm, y, n, w, b, N, C, c->norm_eps, sp->in_scale);
+            spec_norm_forward(c->norm, y, n, w, b, N, C, c->norm_eps, sp->in_scale);
         }
         memcpy(x, y, NC * sizeof *x);
         if (hidden && s == SUBLAYER_MLP) memcpy(hidden + (size_t)(l + 1) * NC, x, NC * sizeof *x);
     }
     if (c->final_norm) {
-        ref_norm_forward(c->norm, n, x, pw(t, params, "model.norm.weight", 0),
-                         pw(t, params, "model.norm.bias", 0), N, C, c->norm_eps, 1.0);
+        spec_norm_forward(c->norm, n, x, pw(t, params, "model.norm.weight", 0),
+                          pw(t, params, "model.norm.bias", 0), N, C, c->norm_eps, 1.0);
         memcpy(x, n, NC * sizeof *x);
     }
-    ref_matmul_forward(logits, x, pw(t, params, "lm_head.weight", 0), N, C, V);
-    ref_crossentropy(losses, logits, t->targets, N, V);
+    spec_matmul_forward(logits, x, pw(t, params, "lm_head.weight", 0), N, C, V);
+    spec_crossentropy_forward(losses, logits, t->targets, N, V);
     double mean = 0.0;
     for (int i = 0; i < N; i++) mean += losses[i];
     free(x), free(y), free(f), free(n), free(logits), free(losses);
@@ -194,7 +194,7 @@ static double gradient_check(const char *scheme, NormKind norm) {
         const ParamInfo *p = &t.table.items[i];
         enum { SAMPLES = 6 };
         size_t idx[SAMPLES + 2] = {0, p->numel - 1};
-        for (int k = 0; k < SAMPLES; k++) idx[2 + k] = test_rng_next(&rng) % p->numel;
+        for (int k = 0; k < SAMPLES; k++) idx[2 + k] = rng_next(&rng) % p->numel;
         double ref[SAMPLES + 2], got[SAMPLES + 2], scale = 1e-6, err = 0.0;
         for (int k = 0; k < SAMPLES + 2; k++) {
             double *w = &params[p->offset + idx[k]], keep = *w, h = 1e-5;

@@ -1,5 +1,6 @@
-/* testutil.h — helpers shared by the Check suites: a seeded random source for test inputs
- * and relative-error measures. Test-only; nothing here is used by normbench itself. */
+/* testutil.h — helpers shared by the Check suites: seeded uniform test inputs (drawn from
+ * src/rng.h's splitmix64, the project's one generator), relative-error measures, temporary
+ * directories. Test-only; nothing here is used by normbench itself. */
 #ifndef NORMBENCH_TESTUTIL_H
 #define NORMBENCH_TESTUTIL_H
 
@@ -11,16 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* splitmix64: small, seedable, good enough for test inputs */
-static inline uint64_t test_rng_next(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-/* uniform in [lo, hi) */
+#include "rng.h"
+
+/* uniform in [lo, hi) (53 random bits; rng_uniform's (0, 1] would move every test input) */
 static inline double test_uniform(uint64_t *state, double lo, double hi) {
-    return lo + (hi - lo) * (double)(test_rng_next(state) >> 11) * (1.0 / 9007199254740992.0);
+    return lo + (hi - lo) * (double)(rng_next(state) >> 11) * (1.0 / 9007199254740992.0);
 }
 static inline void test_fill_uniform(float *x, size_t n, uint64_t *state, double lo, double hi) {
     for (size_t i = 0; i < n; i++) x[i] = (float)test_uniform(state, lo, hi);

@@ -15,10 +15,13 @@
  * rows_combine computes 16 columns at a time with four 4-lane accumulators held in registers,
  * summing over k in ascending order (so results do not depend on the blocking). The (b, h)
  * pair's K^T (forward) or V^T and dS (backward) live in per-thread scratch owned by the
- * backend; if it cannot be grown, the direct loops at the top of this file run instead.
+ * backend. There is one code path: the plain-loop statement of the op is its float64
+ * specification in tests/spec64.c, which the tests compare this file against.
  */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_ops.h"
@@ -28,103 +31,21 @@ size_t cpu_attention_saved_bytes(Backend *be, int B, int T, int NH) {
     return (size_t)B * NH * T * T * sizeof(float);
 }
 
-/* Dot product; `omp simd` lets the compiler split the sum over SIMD lanes (a fixed order for
- * a given binary, so still bitwise reproducible run to run). */
-static inline float dot(const float *a, const float *b, int n) {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static void attention_forward_direct(Backend *be, void *out, void *saved, const void *q, const void *k,
-                           const void *v, int B, int T, int NH, int HS) {
-    (void)be;
-    float *o = out, *probs = saved;
-    const float *Q = q, *K = k, *V = v;
-    const size_t C = (size_t)NH * HS;
-    const float scale = 1.0f / sqrtf((float)HS);
-    const int rows = B * NH * T;
-#pragma omp parallel for schedule(dynamic, 16)
-    for (int row = 0; row < rows; row++) {
-        int t = row % T, bh = row / T, h = bh % NH, b = bh / NH;
-        const float *qt = Q + ((size_t)b * T + t) * C + (size_t)h * HS;
-        float *p = probs + (size_t)row * T;
-        float *ot = o + ((size_t)b * T + t) * C + (size_t)h * HS;
-
-        float maxs = -INFINITY;
-        for (int t2 = 0; t2 <= t; t2++) {
-            const float *kt = K + ((size_t)b * T + t2) * C + (size_t)h * HS;
-            p[t2] = scale * dot(qt, kt, HS);
-            if (p[t2] > maxs) maxs = p[t2];
-        }
-        float sum = 0.0f;
-        for (int t2 = 0; t2 <= t; t2++) {
-            p[t2] = expf(p[t2] - maxs);
-            sum += p[t2];
-        }
-        float inv = 1.0f / sum;
-        for (int t2 = 0; t2 <= t; t2++) p[t2] *= inv;
-        for (int t2 = t + 1; t2 < T; t2++) p[t2] = 0.0f;
-
-        memset(ot, 0, (size_t)HS * sizeof(float));
-        for (int t2 = 0; t2 <= t; t2++) {
-            const float *vt = V + ((size_t)b * T + t2) * C + (size_t)h * HS;
-            float pt = p[t2];
-#pragma omp simd
-            for (int i = 0; i < HS; i++) ot[i] += pt * vt[i];
-        }
+/* The per-thread scratch of one call, about T * (T + HS) floats per thread: of the order of
+ * one (b, h) pair's share of the saved probabilities, which the caller allocated already.
+ * Without it the op cannot run and has no error return, so it stops with a message, as the
+ * CUDA backend does when its scratch cannot grow. A fallback to unblocked loops would be a
+ * second implementation that no test reaches and that sums in another order, so an
+ * out-of-memory would silently change results. */
+static float *attention_scratch(Backend *be, size_t floats) {
+    float *scratch = cpu_scratch(be, floats);
+    if (!scratch) {
+        fprintf(stderr, "normbench: cpu attention: out of memory for %zu bytes of scratch\n",
+                floats * sizeof(float));
+        abort();
     }
+    return scratch;
 }
-
-static void attention_backward_direct(Backend *be, void *dq, void *dk, void *dv, const void *dout,
-                            const void *saved, const void *q, const void *k, const void *v,
-                            int B, int T, int NH, int HS) {
-    float *dQ = dq, *dK = dk, *dV = dv;
-    const float *dO = dout, *probs = saved, *Q = q, *K = k, *V = v;
-    const size_t C = (size_t)NH * HS;
-    const float scale = 1.0f / sqrtf((float)HS);
-    const int pairs = B * NH;
-    (void)be;
-    /* the fallback when no scratch can be had: dP is recomputed (same values, same order) */
-    float *scratch = NULL;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int bh = 0; bh < pairs; bh++) {
-        int h = bh % NH, b = bh / NH;
-        float *dp = scratch ? scratch + (size_t)omp_get_thread_num() * T : NULL;
-        for (int t = 0; t < T; t++) {
-            const float *p = probs + ((size_t)bh * T + t) * T;
-            size_t off_t = ((size_t)b * T + t) * C + (size_t)h * HS;
-            const float *dot_ = dO + off_t, *qt = Q + off_t;
-            float *dqt = dQ + off_t;
-
-            /* rowsum(P * dP) */
-            float D = 0.0f;
-            for (int t2 = 0; t2 <= t; t2++) {
-                const float *vt = V + ((size_t)b * T + t2) * C + (size_t)h * HS;
-                float dpt = dot(dot_, vt, HS);
-                if (dp) dp[t2] = dpt;
-                D += p[t2] * dpt;
-            }
-            for (int t2 = 0; t2 <= t; t2++) {
-                size_t off_t2 = ((size_t)b * T + t2) * C + (size_t)h * HS;
-                const float *kt = K + off_t2, *vt = V + off_t2;
-                float *dkt = dK + off_t2, *dvt = dV + off_t2;
-                float dpt = dp ? dp[t2] : dot(dot_, vt, HS);
-                float ds = scale * p[t2] * (dpt - D);
-                float pt = p[t2];
-#pragma omp simd
-                for (int i = 0; i < HS; i++) {
-                    dvt[i] += pt * dot_[i];
-                    dqt[i] += ds * kt[i];
-                    dkt[i] += ds * qt[i];
-                }
-            }
-        }
-    }
-}
-
-/* ---- blocked implementation ------------------------------------------------------------ */
 
 enum { ATT_BLOCK = 16 };
 
@@ -213,11 +134,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
                            const void *v, int B, int T, int NH, int HS) {
     const size_t Tp = round_up((size_t)T, ATT_BLOCK);
     const size_t per_thread = round_up((size_t)HS * Tp + Tp, 16);
-    float *scratch = cpu_scratch(be, (size_t)omp_get_max_threads() * per_thread);
-    if (!scratch) {
-        attention_forward_direct(be, out, saved, q, k, v, B, T, NH, HS);
-        return;
-    }
+    float *scratch = attention_scratch(be, (size_t)omp_get_max_threads() * per_thread);
     float *o = out, *probs = saved;
     const float *Q = q, *K = k, *V = v;
     const size_t C = (size_t)NH * HS;
@@ -251,11 +168,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
                             int B, int T, int NH, int HS) {
     const size_t Tp = round_up((size_t)T, ATT_BLOCK);
     const size_t per_thread = round_up((size_t)HS * Tp + (size_t)T * Tp + Tp, 16);
-    float *scratch = cpu_scratch(be, (size_t)omp_get_max_threads() * per_thread);
-    if (!scratch) {
-        attention_backward_direct(be, dq, dk, dv, dout, saved, q, k, v, B, T, NH, HS);
-        return;
-    }
+    float *scratch = attention_scratch(be, (size_t)omp_get_max_threads() * per_thread);
     float *dQ = dq, *dK = dk, *dV = dv;
     const float *dO = dout, *probs = saved, *Q = q, *K = k, *V = v;
     const size_t C = (size_t)NH * HS;

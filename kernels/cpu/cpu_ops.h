@@ -22,7 +22,8 @@
 /* Backend-private state (Backend.impl). */
 typedef struct {
     int threads;            /* OpenMP thread count (OpenBLAS itself runs single-threaded) */
-    float *scratch;         /* per-thread scratch rows for attention backward, grown lazily */
+    float *scratch;         /* per-thread scratch of attention (packed K^T or V^T and dS of
+                             * one (b, h) pair), grown lazily */
     size_t scratch_floats;  /* capacity of scratch in floats */
     /* RoPE cos/sin table for positions 0..rope_T-1 of head size rope_HS and base rope_theta:
      * rope_cs[t*HS + i] = cos, rope_cs[t*HS + HS/2 + i] = sin of pair i at position t;

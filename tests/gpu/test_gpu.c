@@ -496,7 +496,7 @@ START_TEST(test_crossentropy) {
         size_t n = (size_t)N * V;
         float *hl = rand_bf16(n, -4, 4);
         int32_t *ht = xmalloc((size_t)N * 4);
-        for (int i = 0; i < N; i++) ht[i] = (int32_t)(test_rng_next(&rng) % (uint64_t)V);
+        for (int i = 0; i < N; i++) ht[i] = (int32_t)(rng_next(&rng) % (uint64_t)V);
         Pair logits = pair_act(hl, n), targets = pair_raw(ht, (size_t)N);
         Pair losses = pair_poison((size_t)N, 0), dl = pair_poison(n, 1);
         float dloss = 1.0f / (float)N;
@@ -567,7 +567,7 @@ START_TEST(test_embedding) {
         int V = shapes[s][0], N = shapes[s][1], C = shapes[s][2];
         float *htab = rand_bf16((size_t)V * C, -1, 1), *hd = rand_bf16((size_t)N * C, -1, 1);
         int32_t *ht = xmalloc((size_t)N * 4);
-        for (int i = 0; i < N; i++) ht[i] = (int32_t)(test_rng_next(&rng) % (uint64_t)V);
+        for (int i = 0; i < N; i++) ht[i] = (int32_t)(rng_next(&rng) % (uint64_t)V);
         if (N > 2) ht[N - 1] = ht[0]; /* a repeat, always */
         Pair tab = pair_act(htab, (size_t)V * C), tok = pair_raw(ht, (size_t)N);
         Pair dout = pair_act(hd, (size_t)N * C), out = pair_poison((size_t)N * C, 1);
@@ -625,7 +625,7 @@ START_TEST(test_determinism) {
           *hd = rand_bf16((size_t)N * F, -1, 1), *hl = rand_bf16((size_t)N * V, -4, 4),
           *hg = rand_bf16((size_t)C, 0.5, 1.5), *hq = rand_bf16(n, -1, 1);
     int32_t *ht = xmalloc((size_t)N * 4);
-    for (int i = 0; i < N; i++) ht[i] = (int32_t)(test_rng_next(&rng) % 50);
+    for (int i = 0; i < N; i++) ht[i] = (int32_t)(rng_next(&rng) % 50);
     void *x = gpu_dup_zero(n * 2), *w = gpu_dup_zero((size_t)F * C * 2),
          *d = gpu_dup_zero((size_t)N * F * 2), *lg = gpu_dup_zero((size_t)N * V * 2),
          *gw = gpu_dup_zero((size_t)C * 2), *q = gpu_dup_zero(n * 2),
