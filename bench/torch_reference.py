@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""torch_reference.py — normbench vs PyTorch on the same model (DESIGN.md section 11, issue 7).
+"""torch_reference.py — normbench vs PyTorch on the same model (docs/design.md section 11, issue 7).
 
 For each scheme: `normbench bench --dump-init` writes the initial weights (Hugging Face names at
 the HDF5 root), one training batch, normbench's loss and gradients on it, the per-sublayer

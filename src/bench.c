@@ -1,4 +1,4 @@
-/* bench.c — `normbench bench` (DESIGN.md section 11, issue 7).
+/* bench.c — `normbench bench` (docs/design.md section 11, issue 7).
  *
  * Measures, for each backend asked for: a square sgemm peak (the backend's matmul at
  * 1024^3, same BLAS and thread count as training), per-op throughput of every Backend op at

@@ -1,4 +1,4 @@
-/* bench.h — `normbench bench` (DESIGN.md section 11): per-op throughput through the Backend
+/* bench.h — `normbench bench` (docs/design.md section 11): per-op throughput through the Backend
  * ops, end-to-end training tokens/s, MFU and peak resident memory at the shapes of
  * configs/demo and the papers' LLaMA-71M and 130M; results appended to a TSV file; the
  * comparison arithmetic bench/compare uses; and the --dump-init file bench/torch_reference.py

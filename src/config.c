@@ -675,19 +675,10 @@ static int finalize(Loader *L) {
     char merr[512];
     if (model_config_validate(m, merr, sizeof merr) != 0) return fail_keyed(L, "model", merr);
 
-    /* scheme constants: let each scheme build its table once */
-    size_t nspec = 2 * (size_t)m->n_layer;
-    SublayerSpec *specs = malloc(nspec * sizeof *specs);
-    if (!specs) return fail(L, 0, "scheme", "out of memory");
-    for (int i = 0; i < c->n_schemes; i++) {
-        char serr[512];
-        if (scheme_build_table(c->schemes[i], &c->scheme_params, m->n_layer, specs, serr,
-                               sizeof serr) != 0) {
-            free(specs);
-            return fail_keyed(L, origin_of(L, "scheme") ? "scheme" : "scheme.name", serr);
-        }
-    }
-    free(specs);
+    /* scheme constants (the tables themselves are built by run.c, once per run) */
+    char serr[512];
+    if (scheme_check_params(&c->scheme_params, m->n_layer, serr, sizeof serr) != 0)
+        return fail_keyed(L, origin_of(L, "scheme") ? "scheme" : "scheme.name", serr);
     return 0;
 }
 
@@ -957,13 +948,7 @@ void config_print(FILE *f, const NbConfig *cfg) {
     free(text);
 }
 
-const char *config_schedule_name(NbSchedule s) {
-    return (unsigned)s < 3 ? SCHED_NAMES[s] : "?";
-}
 const char *config_backend_name(NbBackendKind b) {
     return (unsigned)b < 3 ? BACKEND_NAMES[b] : "?";
-}
-const char *config_data_source_name(NbDataSource s) {
-    return (unsigned)s < 2 ? SOURCE_NAMES[s] : "?";
 }
 const char *config_norm_name(NormKind k) { return (unsigned)k < 2 ? NORM_NAMES[k] : "?"; }

@@ -1,4 +1,4 @@
-/* config.h — the resolved configuration of a normbench sweep (DESIGN.md section 7).
+/* config.h — the resolved configuration of a normbench sweep (docs/design.md section 7).
  *
  * Owns: NbConfig, loading it from a YAML file (libyaml) plus `--set key.path=value`
  * overrides with every default applied and every value validated, writing it back as
@@ -133,9 +133,7 @@ void config_print(FILE *f, const NbConfig *cfg);
  * (seed_index). `run` owns its own copy of source_text; free it with config_free. */
 void config_select_run(const NbConfig *sweep, int scheme_index, int seed_index, NbConfig *run);
 
-const char *config_schedule_name(NbSchedule s);
 const char *config_backend_name(NbBackendKind b);
-const char *config_data_source_name(NbDataSource s);
 const char *config_norm_name(NormKind k);
 
 #endif

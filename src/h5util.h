@@ -1,7 +1,9 @@
-/* h5util.h — the few HDF5 idioms normbench's files share (checkpoints, run files): scalar
- * and string attributes, fp32 datasets, and the atomic temp-file + fsync + rename commit.
- * Strings are variable-length UTF-8 so h5py reads them as str. Every function returns 0 or
- * -1; HDF5's own error stack printing is suppressed inside them. */
+/* h5util.h — the few HDF5 idioms normbench's files share (checkpoints, run files, bench
+ * dumps): scalar and string attributes, fp32 and float64 datasets, numeric datasets read as
+ * double, extendible series, lock-free read-only opening, and the atomic temp-file + fsync +
+ * rename commit. Strings are variable-length UTF-8 so h5py reads them as str. Functions
+ * return 0 or -1 unless their comment says otherwise (a file id, a row count); HDF5's own
+ * error stack printing is suppressed inside them. */
 #ifndef NORMBENCH_H5UTIL_H
 #define NORMBENCH_H5UTIL_H
 

@@ -1,5 +1,5 @@
 /* metrics.c — per-layer probes and the pruning sweep (see metrics.h; definitions in
- * DESIGN.md section 4). */
+ * docs/design.md section 4). */
 #include "metrics.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* metrics.h — the per-layer probes of DESIGN.md section 4, computed on a fixed probe set.
+/* metrics.h — the per-layer probes of docs/design.md section 4, computed on a fixed probe set.
  *
  * Owns: the probe set (fixed validation batches copied once), the per-token primitives
  * (variance over the hidden dimension, angular distance), the hidden-state probes (output
@@ -9,7 +9,7 @@
  * Everything accumulates in double. The probes only run forward passes without targets and
  * read the gradient buffer, so they never change training: the next training step zeroes
  * the gradients and overwrites every activation (tests/test_metrics.c checks this bitwise).
- * No global state; nothing here prints or touches files (h5log.c writes the results).
+ * No global state; nothing here prints or touches files (runfile.c writes the results, run.c decides when).
  */
 #ifndef NORMBENCH_METRICS_H
 #define NORMBENCH_METRICS_H
@@ -50,7 +50,7 @@ typedef struct {
 int layer_probe_alloc(LayerProbe *p, int L);  /* 0, or -1 out of memory; values NaN */
 void layer_probe_free(LayerProbe *p);
 
-/* Pruning damage (Siddiqui et al. 2024; DESIGN.md section 4): mean validation loss (nats)
+/* Pruning damage (Siddiqui et al. 2024; docs/design.md section 4): mean validation loss (nats)
  * of the intact model and with block l (both sublayers), its attention sublayer alone, or
  * its MLP sublayer alone replaced by the identity; arrays [L], index l-1 for block l. */
 typedef struct {
@@ -65,11 +65,11 @@ void prune_result_free(PruneResult *p);
 /* ---- per-token primitives (double accumulation) ------------------------------------- */
 
 /* Population variance of x[0..C) (divides by C): the spread of one token's hidden state
- * over the hidden dimension, DESIGN.md section 4 "output variance". */
+ * over the hidden dimension, docs/design.md section 4 "output variance". */
 double metrics_token_variance(const float *x, int C);
 
 /* d = arccos(cos(a, b)) / pi in [0, 1] (Gromov et al. 2024, "The Unreasonable
- * Ineffectiveness of the Deeper Layers"; DESIGN.md section 4), evaluated as
+ * Ineffectiveness of the Deeper Layers"; docs/design.md section 4), evaluated as
  * (2/pi) atan2(|a' - b'|, |a' + b'|) with a' = a/|a|, b' = b/|b|: the same angle, but
  * accurate for nearly parallel vectors (Kahan), where arccos of a rounded cosine loses half
  * the digits; d(a, a) = 0 and d(a, -a) = 1 exactly. A zero vector has no direction: d = 0

@@ -1,4 +1,4 @@
-/* model.c — the LLaMA-style decoder (DESIGN.md section 3) on any backend.
+/* model.c — the LLaMA-style decoder (docs/design.md section 3) on any backend.
  *
  * Owns the parameter table (Hugging Face names and shapes, one contiguous buffer), seeded
  * initialization, the activation arena, and the forward and backward passes. All arithmetic
@@ -139,7 +139,7 @@ static int param_is_norm_bias(ParamKind k) {
     return k == PARAM_NORM_ATTN_B || k == PARAM_NORM_MLP_B || k == PARAM_NORM_FINAL_B;
 }
 
-/* Initialization (DESIGN.md section 3): norm weights 1, biases 0; embedding normal(0,
+/* Initialization (docs/design.md section 3): norm weights 1, biases 0; embedding normal(0,
  * embed_std); block weights per their sublayer's spec: normal(0, init_std * gain) or
  * xavier-normal, std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio 2010, as
  * torch.nn.init.xavier_normal_); LM head normal(0, init_std) with the base std of the

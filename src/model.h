@@ -1,4 +1,4 @@
-/* model.h — the LLaMA-style decoder of DESIGN.md section 3 on any backend.
+/* model.h — the LLaMA-style decoder of docs/design.md section 3 on any backend.
  *
  * Owns: the shape (ModelConfig), the parameter table (every tensor's Hugging Face name,
  * shape and offset in ONE contiguous buffer), seeded initialization per scheme, and the

@@ -1,4 +1,4 @@
-/* report.h — `normbench report DIR`: the comparison of a sweep's run files (DESIGN.md
+/* report.h — `normbench report DIR`: the comparison of a sweep's run files (docs/design.md
  * sections 1, 4, 5, 8).
  *
  * Owns: reading every run file DIR/<*>.h5 (not the *.ckpt.h5 checkpoints beside them, not

@@ -1,4 +1,4 @@
-/* schemes.c — the table of normalization schemes (DESIGN.md section 3).
+/* schemes.c — the table of normalization schemes (docs/design.md section 3).
  *
  * Each row derives SublayerSpecs from the depth L and the layer index l (1-based). Every
  * constant comes from the row's formula with the config's overrides applied; nothing is
@@ -109,8 +109,7 @@ const SchemeRow *scheme_find(const char *name) {
     return NULL;
 }
 
-int scheme_build_table(const SchemeRow *row, const SchemeParams *p, int L, SublayerSpec *specs,
-                       char *err, size_t errlen) {
+int scheme_check_params(const SchemeParams *p, int L, char *err, size_t errlen) {
     if (L < 1) {
         snprintf(err, errlen, "scheme: depth must be >= 1, got %d", L);
         return -1;
@@ -131,6 +130,12 @@ int scheme_build_table(const SchemeRow *row, const SchemeParams *p, int L, Subla
         snprintf(err, errlen, "init.std: must be > 0, got %g", p->init_std);
         return -1;
     }
+    return 0;
+}
+
+int scheme_build_table(const SchemeRow *row, const SchemeParams *p, int L, SublayerSpec *specs,
+                       char *err, size_t errlen) {
+    if (scheme_check_params(p, L, err, errlen) != 0) return -1;
     for (int l = 1; l <= L; l++) {
         row->spec(p, L, l, SUBLAYER_ATTN, &specs[2 * (l - 1) + SUBLAYER_ATTN]);
         row->spec(p, L, l, SUBLAYER_MLP, &specs[2 * (l - 1) + SUBLAYER_MLP]);

@@ -3,7 +3,7 @@
  * A scheme is one row of a table (schemes.c): a name, its source, and a function that
  * derives, for a model of depth L, the SublayerSpec of every sublayer of every block. The
  * block code in model.c reads the spec and never tests a scheme's name, so adding a scheme
- * is adding a row. The definitions follow DESIGN.md section 3.
+ * is adding a row. The definitions follow docs/design.md section 3.
  */
 #ifndef NORMBENCH_SCHEMES_H
 #define NORMBENCH_SCHEMES_H
@@ -60,6 +60,10 @@ typedef struct SchemeRow {
 const SchemeRow *scheme_find(const char *name);
 size_t scheme_count(void);
 const SchemeRow *scheme_at(size_t i);
+
+/* 0 when the constants are valid for depth L, else -1 with err naming the key (config.c
+ * validates with it; the table itself is built once per run, by run.c). */
+int scheme_check_params(const SchemeParams *p, int L, char *err, size_t errlen);
 
 /* Fills specs[2*(l-1) + s] for l = 1..L. Returns 0, or -1 (with err) for a bad override. */
 int scheme_build_table(const SchemeRow *row, const SchemeParams *p, int L, SublayerSpec *specs,

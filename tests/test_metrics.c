@@ -1,4 +1,4 @@
-/* test_metrics.c — the probes of DESIGN.md section 4 as a specification.
+/* test_metrics.c — the probes of docs/design.md section 4 as a specification.
  *
  * The per-token primitives on vectors whose answers are known by hand; every probe of a tiny
  * model (variance of h_0..h_L, the angular distance matrix over all tokens and over the last
@@ -148,7 +148,7 @@ static void ref_f(const Tiny *t, int l, int s, const double *in, double *f) {
     free(a), free(b), free(h), free(q);
 }
 
-/* The model of DESIGN.md section 3 in double on batch `batch`; a skipped sublayer is the
+/* The model of docs/design.md section 3 in double on batch `batch`; a skipped sublayer is the
  * identity. hidden (optional) receives h_0..h_L, [L+1][N*C]. Returns the mean loss. */
 static double ref_forward(const Tiny *t, int batch, const unsigned char *skip, double *hidden) {
     const int N = TB * 8, C = 16, V = 19, L = 4;

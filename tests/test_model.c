@@ -1,6 +1,6 @@
 /* test_model.c — the full model against an independent float64 reference.
  *
- * The reference (ref_model_loss below) recomputes the model from DESIGN.md section 3 in
+ * The reference (ref_model_loss below) recomputes the model from docs/design.md section 3 in
  * double precision with the float64 op specification of spec64.c, reading parameters by
  * their Hugging Face names. Central finite differences of it give the reference gradient of
  * every parameter group; the fp32 model's analytic backward must match. Also: every scheme

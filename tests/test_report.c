@@ -4,7 +4,7 @@
  * and foreign .h5 files, gnuplot missing, hostile file and scheme names).
  *
  * The run files are SYNTHETIC: a small fixture writer below builds them with the HDF5 C API
- * directly, following DESIGN.md section 5 (root attributes, /model, extendible /train and
+ * directly, following docs/design.md section 5 (root attributes, /model, extendible /train and
  * /eval series, /layers, /prune with base_loss), with known values whose means and
  * standard deviations are worked out by hand next to each test. Scratch directories come
  * from mkdtemp and are removed afterwards. Runs from the repository root (plots/). */

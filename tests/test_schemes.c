@@ -1,4 +1,4 @@
-/* test_schemes.c — the scheme table against the formulas of DESIGN.md section 3, for
+/* test_schemes.c — the scheme table against the formulas of docs/design.md section 3, for
  * depths 1, 4, 12 and 24: placement per layer, LNS scales 1/sqrt(l), the Mix-LN boundary
  * floor(0.25 L), DeepNorm a = (2L)^(1/4) and b = (8L)^(-1/4), and the init gains. The
  * expected values are computed here from the papers' formulas, not read from schemes.c. */

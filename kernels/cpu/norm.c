@@ -5,7 +5,7 @@
  *   LayerNorm: out = s * ((x - mean) * rstd * w + b), rstd = 1 / sqrt(var(x) + eps)
  *
  * i.e. out = s * N(x) where N includes the weight AND the bias (the LNS scale 1/sqrt(l) of
- * DESIGN.md section 3 multiplies the norm's output, bias included). Variance is the biased
+ * docs/design.md section 3 multiplies the norm's output, bias included). Variance is the biased
  * one (divide by C), as in PyTorch's LayerNorm.
  *
  * Precision: row statistics (mean, mean square / variance) and the per-row reductions of

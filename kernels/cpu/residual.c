@@ -1,4 +1,4 @@
-/* residual.c — the scaled residual connection of DESIGN.md section 3 (DeepNorm's a*x + F(x),
+/* residual.c — the scaled residual connection of docs/design.md section 3 (DeepNorm's a*x + F(x),
  * Wang et al. 2022 eq. 1) and its backward, a scaled accumulate. */
 #include "cpu_ops.h"
 

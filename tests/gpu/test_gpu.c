@@ -2,7 +2,7 @@
  * several shapes, awkward ones (not multiples of 8) included; and the runner of all GPU
  * suites (this one, then test_gpu_model.c's whole-model steps and runs).
  *
- * Method (METHOD.md): inputs are drawn at random and rounded to bf16 on the host, so both
+ * Method (docs/design.md section 10.4): inputs are drawn at random and rounded to bf16 on the host, so both
  * backends see identical values (the CPU in fp32, the GPU in bf16). Outputs that an op
  * writes are poisoned with NaN bit patterns (0xFF bytes) on both backends before each run;
  * every element must come back finite. Outputs that an op ADDS into (backward gradients)

@@ -1,7 +1,7 @@
 /* test_gpu_model.c — the whole model on the GPU against the CPU reference backend: one full
  * training step (forward, backward, AdamW) of every scheme from the same weights and batch,
  * 200 steps of the demo config ending at the same validation loss, and the determinism of a
- * GPU step. Data: the embedded Brown corpus through train_load_dataset, as `normbench train`
+ * GPU step. Data: the embedded Brown corpus through run_load_dataset, as `normbench train`
  * reads it. Run from the repository root (configs/ and data/). Two test cases:
  * CK_RUN_CASE=cuda_vs_cpu_model (the steps, seconds) or cuda_vs_cpu_demo (the 200-step runs).
  *
@@ -25,7 +25,7 @@
  *   BUDGET_GRAD_TOTAL  2.5e-2 ||gpu - cpu|| / ||cpu|| over the whole gradient
  *   BUDGET_GRAD        5e-2  the same per parameter tensor (small tensors whose gradient is a
  *                            sum with much cancellation, and attention q/k, run highest)
- * i.e. the "bf16 operands between 1e-3 and 1e-2" of METHOD.md for the loss and the gradient
+ * i.e. the "bf16 operands between 1e-3 and 1e-2" of docs/design.md section 10.4 for the loss and the gradient
  * as a whole; the per-tensor figure is looser because a ~1e-2 per-op error compounds. Any
  * real bug (a missing scale, a wrong index, a lost accumulation) gives errors of order 1.
  * Updated parameters. AdamW's first step moves every element by lr * g / (|g| + eps) = +-lr
