@@ -202,7 +202,7 @@ void cpu_kernels_describe(char *out, size_t outlen) {
     const char *user = getenv("OPENBLAS_CORETYPE");
     const char *core = openblas_core();
     const CpuIsa cpu = cpu_isa();
-    char target[64] = "", detected[64] = "", who[200];
+    char target[64] = "", detected[64] = "", who[256];
     const int have_marker = parse_marker(target, detected, sizeof target);
     if (coretype_is_ours(user, target, have_marker))
         snprintf(who, sizeof who, "chosen by normbench: OpenBLAS detected %s, so it re-ran with "
