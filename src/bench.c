@@ -860,8 +860,8 @@ static void device_slug(const Backend *be, char *out, size_t n) {
 
 /* ---- --dump-init: the file bench/torch_reference.py checks against -------------------- */
 
-static int dump_init(const char *out_path, const char *cfg_path, const char *const *sets,
-                     int n_sets, int steps) {
+int bench_dump_init(const char *out_path, const char *cfg_path, const char *const *sets,
+                    int n_sets, int steps) {
     NbConfig sweep, run;
     char err[1024];
     if (config_load(&sweep, cfg_path, sets, n_sets, err, sizeof err) != 0) {
@@ -991,8 +991,8 @@ done:
 
 /* ---- compare -------------------------------------------------------------------------- */
 
-static int bench_compare_files(const char *base_path, const char *cur_path, const char *base_commit,
-                               double floor) {
+int bench_compare(const char *base_path, const char *cur_path, const char *base_commit,
+                  double floor) {
     BenchRow *br = NULL, *cr = NULL, *bp = NULL, *cp = NULL;
     int nb = 0, nc = 0, nbp = 0, ncp = 0, rc = 2;
     char err[1024];
@@ -1032,17 +1032,6 @@ done:
 }
 
 /* ---- the subcommand ------------------------------------------------------------------- */
-
-static int bench_usage(void) {
-    fprintf(stderr,
-            "usage: normbench bench [--quick] [--reps N] [--threads N] [--backend cpu|cuda|all]\n"
-            "                       [--models demo,llama71m,llama130m] [--no-ops] [-o FILE | --no-save]\n"
-            "                       [--commit ID]\n"
-            "       normbench bench compare BASE.tsv CURRENT.tsv [--base-commit ID] [--floor F]\n"
-            "       normbench bench --dump-init OUT.h5 CONFIG [--set key.path=value]... [--steps K]\n"
-            "       normbench bench --peak-sgemm-only [--threads N] [--reps N] [--quick]\n");
-    return 2;
-}
 
 static int run_backend(const char *name, int threads, const char *models, int quick, int reps,
                        int ops, const char *out_path, int save, const char *commit, int peak_only) {
@@ -1111,61 +1100,22 @@ done:
     return rc;
 }
 
-int bench_main(int argc, char **argv) {
-    if (argc >= 2 && !strcmp(argv[1], "compare")) {
-        const char *pos[2] = {NULL, NULL}, *base_commit = NULL;
-        int np = 0;
-        double floor = 0.02;
-        for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--base-commit") && i + 1 < argc) base_commit = argv[++i];
-            else if (!strcmp(argv[i], "--floor") && i + 1 < argc) floor = atof(argv[++i]);
-            else if (argv[i][0] != '-' && np < 2) pos[np++] = argv[i];
-            else return bench_usage();
-        }
-        if (np != 2) return bench_usage();
-        return bench_compare_files(pos[0], pos[1], base_commit, floor);
-    }
-    int quick = 0, reps = 0, threads = 0, ops = 1, save = 1, steps = 3, n_sets = 0, peak_only = 0;
-    const char *backend = "cpu", *models = "demo,llama71m,llama130m", *out = NULL, *commit = NULL;
-    const char *dump = NULL, *cfg = NULL, *sets[64];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc;
-        if (!strcmp(a, "--quick")) quick = 1;
-        else if (!strcmp(a, "--no-ops")) ops = 0;
-        else if (!strcmp(a, "--no-save")) save = 0;
-        else if (!strcmp(a, "--peak-sgemm-only")) peak_only = 1;
-        else if (!strcmp(a, "--reps") && has) reps = atoi(argv[++i]);
-        else if (!strcmp(a, "--threads") && has) threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--steps") && has) steps = atoi(argv[++i]);
-        else if (!strcmp(a, "--backend") && has) backend = argv[++i];
-        else if (!strcmp(a, "--models") && has) models = argv[++i];
-        else if (!strcmp(a, "-o") && has) out = argv[++i];
-        else if (!strcmp(a, "--commit") && has) commit = argv[++i];
-        else if (!strcmp(a, "--dump-init") && has) dump = argv[++i];
-        else if (!strcmp(a, "--set") && has && n_sets < 64) sets[n_sets++] = argv[++i];
-        else if (a[0] != '-' && !cfg) cfg = a;
-        else {
-            fprintf(stderr, "normbench bench: unknown or incomplete option %s\n", a);
-            return bench_usage();
-        }
-    }
-    if (dump) {
-        if (!cfg) return bench_usage();
-        return dump_init(dump, cfg, sets, n_sets, steps);
-    }
-    if (cfg) return bench_usage();
-    if (quick && !strcmp(models, "demo,llama71m,llama130m")) models = "demo";
+int bench_run(const BenchOptions *o) {
+    const char *models = o->models ? o->models : o->quick ? "demo" : "demo,llama71m,llama130m";
+    const char *backend = o->backend ? o->backend : "cpu";
     if (!strcmp(backend, "all")) {
-        int rc = run_backend("cpu", threads, models, quick, reps, ops, out, save, commit, 0);
+        int rc = run_backend("cpu", o->threads, models, o->quick, o->reps, o->ops, o->out,
+                             o->save, o->commit, 0);
         Backend *probe = NULL;
         char err[256];
-        if ((probe = backend_create("cuda", threads, err, sizeof err)) != NULL) {
+        if ((probe = backend_create("cuda", o->threads, err, sizeof err)) != NULL) {
             backend_destroy(probe);
-            int rc2 = run_backend("cuda", threads, models, quick, reps, ops, out, save, commit, 0);
+            int rc2 = run_backend("cuda", o->threads, models, o->quick, o->reps, o->ops, o->out,
+                                  o->save, o->commit, 0);
             if (rc2) rc = rc2;
         }
         return rc;
     }
-    return run_backend(backend, threads, models, quick, reps, ops, out, save, commit, peak_only);
+    return run_backend(backend, o->threads, models, o->quick, o->reps, o->ops, o->out, o->save,
+                       o->commit, o->peak_only);
 }

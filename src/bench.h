@@ -54,8 +54,28 @@ BenchDelta bench_compare_rows(const BenchRow *base, const BenchRow *cur, double 
  * (op, shape, figure): median of medians, min of mins, max of maxes. out is malloc'ed. */
 int bench_pool(const BenchRow *rows, int n, const char *commit, BenchRow **out, int *n_out);
 
-/* The subcommand: normbench bench [--quick] [...] | compare BASE.tsv CUR.tsv | --dump-init.
- * argv[0] is "bench". Returns an exit code (0 ok, 1 failure or regression, 2 usage). */
-int bench_main(int argc, char **argv);
+/* What `normbench bench` measures (main.c parses the flags). */
+typedef struct {
+    int quick;             /* fewer reps, shorter timings, the demo model only by default */
+    int reps;              /* timed repetitions per figure; 0: 7 (3 with quick) */
+    int threads;           /* <= 0: the library default */
+    int ops;               /* 1: per-op figures too, not only training steps */
+    int save;              /* 1: append the rows to the results file */
+    int peak_only;         /* 1: the sgemm peak alone */
+    const char *backend;   /* "cpu", "cuda", "all"; NULL: cpu */
+    const char *models;    /* comma-separated; NULL: demo,llama71m,llama130m (demo with quick) */
+    const char *out;       /* results file; NULL: bench/results/<device>.tsv */
+    const char *commit;    /* NULL: this checkout's */
+} BenchOptions;
+
+/* The figures of o, printed and (o->save) appended. Returns an exit code (0 ok, 1 failure). */
+int bench_run(const BenchOptions *o);
+/* Compares two results files. Returns 0, 1 when a figure regressed, 2 on unreadable files. */
+int bench_compare(const char *base_path, const char *cur_path, const char *base_commit,
+                  double floor);
+/* --dump-init: the first run of config cfg_path initialised, its first batch's loss and
+ * gradients, and `steps` timed steps, into out_path for bench/torch_reference.py. */
+int bench_dump_init(const char *out_path, const char *cfg_path, const char *const *sets,
+                    int n_sets, int steps);
 
 #endif

@@ -55,8 +55,12 @@ typedef struct {
     const char *sets[64];
     int n_sets;
     int resume, quiet, stop_after, jobs;
-    long step;
+    int step;                                  /* export: EXPORT_LAST_STEP, _ALL_STEPS or >= 0 */
     const char *data, *out, *what, *paper, *format;
+    /* bench */
+    int quick, no_ops, no_save, peak_only, reps, threads, steps;
+    const char *backend, *models, *commit, *dump_init, *base_commit;
+    double floor;
 } Args;
 
 /* 1 when `arg` is one of the space-separated words of `allowed` */
@@ -67,24 +71,47 @@ static int option_allowed(const char *allowed, const char *arg) {
     return 0;
 }
 
-/* The flags, a row each: a string flag stores its value in an Args field, a switch sets an
- * int field to 1; the rest (--set, -j, --step, --stop-after) convert their value below. */
+/* The flags, a row each: what kind of value it takes and the Args field it goes to. Counts
+ * are decimal integers in [lo, hi] and nothing else (no sign, no trailing text: atoi read
+ * "abc" as 0); reals are plain decimals. */
+typedef enum { FLAG_SWITCH, FLAG_STRING, FLAG_SET, FLAG_COUNT, FLAG_REAL, FLAG_STEP } FlagKind;
 typedef struct {
     const char *flag;
-    size_t string_field; /* offsetof a const char * in Args, or 0 */
-    size_t switch_field; /* offsetof an int in Args, or 0 */
+    FlagKind kind;
+    size_t field;        /* offsetof in Args: int (switch, count, step), const char *, double */
+    int lo, hi;          /* FLAG_COUNT's range */
 } FlagRow;
 
-#define STRING_FLAG(name, field) {name, offsetof(Args, field), 0}
-#define SWITCH_FLAG(name, field) {name, 0, offsetof(Args, field)}
+#define FLAG(name, kind, field) {name, kind, offsetof(Args, field), 0, 0}
+#define COUNT_FLAG(name, field, lo, hi) {name, FLAG_COUNT, offsetof(Args, field), lo, hi}
+#define MAX_JOBS 1024 /* runs at a time: far beyond any machine's cores, short of a fork bomb */
 static const FlagRow flag_rows[] = {
-    {"--set", 0, 0},                 {"-j", 0, 0},
-    {"--step", 0, 0},                {"--stop-after", 0, 0},
-    STRING_FLAG("--data", data),     STRING_FLAG("-o", out),
-    STRING_FLAG("--what", what),     STRING_FLAG("--paper", paper),
-    STRING_FLAG("--format", format), SWITCH_FLAG("--resume", resume),
-    SWITCH_FLAG("--quiet", quiet),
+    FLAG("--set", FLAG_SET, sets),            FLAG("--resume", FLAG_SWITCH, resume),
+    FLAG("--quiet", FLAG_SWITCH, quiet),      COUNT_FLAG("--stop-after", stop_after, 1, INT_MAX),
+    COUNT_FLAG("-j", jobs, 1, MAX_JOBS),      FLAG("--data", FLAG_STRING, data),
+    FLAG("-o", FLAG_STRING, out),             FLAG("--what", FLAG_STRING, what),
+    FLAG("--step", FLAG_STEP, step),          FLAG("--paper", FLAG_STRING, paper),
+    FLAG("--format", FLAG_STRING, format),
+    /* bench */
+    FLAG("--quick", FLAG_SWITCH, quick),      FLAG("--no-ops", FLAG_SWITCH, no_ops),
+    FLAG("--no-save", FLAG_SWITCH, no_save),  FLAG("--peak-sgemm-only", FLAG_SWITCH, peak_only),
+    COUNT_FLAG("--reps", reps, 1, 64),        COUNT_FLAG("--threads", threads, 1, 4096),
+    COUNT_FLAG("--steps", steps, 0, 64),      FLAG("--backend", FLAG_STRING, backend),
+    FLAG("--models", FLAG_STRING, models),    FLAG("--commit", FLAG_STRING, commit),
+    FLAG("--dump-init", FLAG_STRING, dump_init),
+    FLAG("--base-commit", FLAG_STRING, base_commit), FLAG("--floor", FLAG_REAL, floor),
 };
+
+/* A decimal integer in [lo, hi] and nothing else. Returns 0, or -1. */
+static int parse_count(const char *s, long lo, long hi, long *out) {
+    if (*s < '0' || *s > '9') return -1; /* no sign, no space, not empty */
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
 
 /* Parses argv[1..] (argv[0] is the command) into a, accepting only the flags named in
  * `allowed`. Returns 0, or EXIT_USAGE after printing what was wrong and the usage. */
@@ -92,6 +119,8 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
     memset(a, 0, sizeof *a);
     a->step = EXPORT_LAST_STEP;
     a->jobs = 1;
+    a->steps = 3;
+    a->floor = 0.02;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (arg[0] != '-') {
@@ -103,23 +132,44 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
         for (size_t k = 0; k < sizeof flag_rows / sizeof flag_rows[0]; k++)
             if (!strcmp(arg, flag_rows[k].flag)) row = &flag_rows[k];
         if (!row || !option_allowed(allowed, arg)) return usage_error(cmd, "unknown option %s", arg);
-        if (row->switch_field) {
-            *(int *)((char *)a + row->switch_field) = 1;
+        void *field = (char *)a + row->field;
+        if (row->kind == FLAG_SWITCH) {
+            *(int *)field = 1;
             continue;
         }
         if (i + 1 >= argc) return usage_error(cmd, "%s needs a value", arg);
         const char *value = argv[++i];
-        if (row->string_field) {
-            *(const char **)((char *)a + row->string_field) = value;
-        } else if (!strcmp(arg, "--set")) {
+        long v;
+        char *end;
+        switch (row->kind) {
+        case FLAG_STRING: *(const char **)field = value; break;
+        case FLAG_SET:
             if (a->n_sets == 64) return usage_error(cmd, "too many %s", arg);
             a->sets[a->n_sets++] = value;
-        } else if (!strcmp(arg, "--stop-after")) {
-            a->stop_after = atoi(value);
-        } else if (!strcmp(arg, "--step")) {
-            a->step = !strcmp(value, "all") ? EXPORT_ALL_STEPS : strtol(value, NULL, 10);
-        } else if ((a->jobs = atoi(value)) < 1) { /* -j */
-            return usage_error(cmd, "-j needs a count >= 1, got %s", value);
+            break;
+        case FLAG_COUNT:
+            if (parse_count(value, row->lo, row->hi, &v) != 0) {
+                fprintf(stderr, "normbench %s: %s needs a whole number in [%d, %d], got %s\n"
+                        "usage: %s\n", cmd->name, arg, row->lo, row->hi, value, cmd->usage);
+                return EXIT_USAGE;
+            }
+            *(int *)field = (int)v;
+            break;
+        case FLAG_STEP:
+            if (!strcmp(value, "all")) *(int *)field = EXPORT_ALL_STEPS;
+            else if (parse_count(value, 0, INT_MAX, &v) == 0) *(int *)field = (int)v;
+            else return usage_error(cmd, "--step needs a step >= 0 or 'all', got %s", value);
+            break;
+        case FLAG_REAL:
+            errno = 0;
+            *(double *)field = strtod(value, &end);
+            if (end == value || *end != '\0' || errno == ERANGE || !isfinite(*(double *)field)) {
+                fprintf(stderr, "normbench %s: %s needs a number, got %s\nusage: %s\n", cmd->name,
+                        arg, value, cmd->usage);
+                return EXIT_USAGE;
+            }
+            break;
+        case FLAG_SWITCH: break;
         }
     }
     return 0;
@@ -243,9 +293,29 @@ static int cmd_tables(const Command *cmd, int argc, char **argv) {
     return 0;
 }
 
+/* bench: the figures; bench compare BASE CUR; bench --dump-init OUT CONFIG */
 static int cmd_bench(const Command *cmd, int argc, char **argv) {
-    (void)cmd;
-    return bench_main(argc, argv); /* argv[0] == "bench"; bench parses its own flags */
+    Args a;
+    int is_compare = argc > 1 && !strcmp(argv[1], "compare");
+    int rc = parse_args(cmd, argc, argv,
+                        is_compare ? "--base-commit --floor"
+                                   : "--quick --no-ops --no-save --peak-sgemm-only --reps --threads "
+                                     "--steps --backend --models -o --commit --dump-init --set",
+                        &a);
+    if (rc) return rc;
+    if (is_compare) {
+        if (a.n_pos != 3) return usage_error(cmd, "%s", "compare expects BASE.tsv CURRENT.tsv");
+        return bench_compare(a.pos[1], a.pos[2], a.base_commit, a.floor);
+    }
+    if (a.dump_init) {
+        if (a.n_pos != 1) return usage_error(cmd, "%s", "--dump-init expects OUT.h5 and one CONFIG");
+        return bench_dump_init(a.dump_init, a.pos[0], a.sets, a.n_sets, a.steps);
+    }
+    if (a.n_pos != 0) return usage_error(cmd, "unexpected argument %s", a.pos[0]);
+    BenchOptions o = {.quick = a.quick, .reps = a.reps, .threads = a.threads, .ops = !a.no_ops,
+                      .save = !a.no_save, .peak_only = a.peak_only, .backend = a.backend,
+                      .models = a.models, .out = a.out, .commit = a.commit};
+    return bench_run(&o);
 }
 
 /* ---- show ----------------------------------------------------------------------------- */
@@ -433,8 +503,10 @@ static const Command commands[] = {
     {"tables", cmd_tables, "normbench tables RUNS_DIR [--paper cod|mixln] [--format md|tsv|tex]",
      "the papers' perplexity tables (schemes x sizes) from the run files under RUNS_DIR"},
     {"bench", cmd_bench,
-     "normbench bench [--quick] [--reps N] [--threads N] [--backend cpu|cuda|all] [-o FILE] | "
-     "bench compare BASE.tsv CUR.tsv | bench --dump-init OUT.h5 CONFIG [--set k=v]...",
+     "normbench bench [--quick] [--reps N] [--threads N] [--backend cpu|cuda|all] "
+     "[--models demo,llama71m,llama130m] [--no-ops] [-o FILE | --no-save] [--commit ID] "
+     "[--peak-sgemm-only] | bench compare BASE.tsv CUR.tsv [--base-commit ID] [--floor F] | "
+     "bench --dump-init OUT.h5 CONFIG [--set k=v]... [--steps K]",
      "per-op and training throughput, MFU, memory; results to bench/results/<device>.tsv"},
     {"info", cmd_info, "normbench info", "backends, devices, BLAS and threads"},
 };
