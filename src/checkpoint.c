@@ -51,9 +51,12 @@ int checkpoint_save(const char *path, const Model *m, const CheckpointInfo *info
         goto done;
     }
     snprintf(tmp, tmp_len, "%s.tmp", path);
+    errno = 0;
     H5E_BEGIN_TRY { file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
     if (file < 0) {
-        snprintf(err, errlen, "%s: cannot create checkpoint (directory missing or not writable)", tmp);
+        snprintf(err, errlen, "%s: cannot create checkpoint: %s", tmp,
+                 errno ? strerror(errno) : "directory missing or not writable");
+        unlink(tmp); /* HDF5 may have created it before its first write failed */
         goto done;
     }
     int ok = h5_write_attr_int64(file, "format_version", CHECKPOINT_FORMAT_VERSION) == 0 &&
@@ -73,13 +76,27 @@ int checkpoint_save(const char *path, const Model *m, const CheckpointInfo *info
     } H5E_END_TRY;
     ok = ok && opt >= 0 && g0 >= 0 && g1 >= 0 && write_tensors(g0, t, buf) == 0 &&
          write_tensors(g1, t, buf2) == 0;
-    if (g1 >= 0) H5Gclose(g1);
-    if (g0 >= 0) H5Gclose(g0);
-    if (opt >= 0) H5Gclose(opt);
-    ok = H5Fclose(file) >= 0 && ok;
-    file = -1;
+    H5E_BEGIN_TRY {
+        if (g1 >= 0) H5Gclose(g1);
+        if (g0 >= 0) H5Gclose(g0);
+        if (opt >= 0) H5Gclose(opt);
+        /* A flush first: a full disk fails here, while the file can still be closed. */
+        ok = ok && H5Fflush(file, H5F_SCOPE_LOCAL) >= 0;
+    } H5E_END_TRY;
     if (!ok) {
-        snprintf(err, errlen, "%s: write failed (disk full?)", tmp);
+        /* A file whose data cannot reach the disk cannot be closed either: H5Fclose fails,
+         * the id stays open, and HDF5 tries again at exit (the segfault of issue 17). Cut
+         * the temp file to nothing first, so that the close has no data left to write and
+         * succeeds, and it is closed once. */
+        if (truncate(tmp, 0) != 0) { /* nothing more to do: the close below may fail */ }
+    }
+    herr_t closed = -1;
+    H5E_BEGIN_TRY { closed = H5Fclose(file); } H5E_END_TRY;
+    file = -1;
+    ok = ok && closed >= 0;
+    if (!ok) {
+        snprintf(err, errlen, "%s: cannot write checkpoint: %s", tmp,
+                 errno ? strerror(errno) : "HDF5 write error (disk full?)");
         unlink(tmp);
         goto done;
     }

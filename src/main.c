@@ -2,6 +2,7 @@
  * to exit codes (0 ok, 1 a run failed or diverged, 2 usage or config error). It is the only
  * place allowed process-wide state; the work itself lives in the modules it calls. */
 #include <cblas.h>
+#include <hdf5.h>
 #include <errno.h>
 #include <stddef.h>
 #include <limits.h>
@@ -445,6 +446,11 @@ static void print_help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* HDF5 never prints its error stack (every failure becomes one line of ours) and never
+     * closes files at exit: a file whose close failed on a full disk stays open inside the
+     * library, and its exit-time cleanup closed it again and crashed (issue 17). */
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (argc < 2 || is_help(argv[1])) {
         print_help(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
