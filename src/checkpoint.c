@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,11 @@ int checkpoint_read_info(const char *path, CheckpointInfo *info, char *err, size
     }
     if (scheme) snprintf(info->scheme, sizeof info->scheme, "%s", scheme);
     free(scheme);
-    info->step = (int)step;
+    if (ok && (step < 0 || step > INT_MAX)) {
+        snprintf(err, errlen, "%s: checkpoint step %lld out of range", path, step);
+        ok = 0;
+    }
+    info->step = ok ? (int)step : 0;
     info->seed = (uint64_t)seed;
     if (!ok) checkpoint_info_free(info);
     return ok ? 0 : -1;
@@ -194,4 +199,52 @@ int checkpoint_load_state(const char *path, Model *m, char *err, size_t errlen) 
 
 int checkpoint_load_params(const char *path, Model *m, char *err, size_t errlen) {
     return load(path, m, 0, err, errlen);
+}
+
+int checkpoint_check(const char *path, const ModelConfig *mc, int steps, CheckpointInfo *info,
+                     char *err, size_t errlen) {
+    if (checkpoint_read_info(path, info, err, errlen) != 0) return -1;
+    if (info->step > steps) {
+        snprintf(err, errlen, "%s: checkpoint step %d beyond train.steps %d", path, info->step,
+                 steps);
+        checkpoint_info_free(info);
+        return -1;
+    }
+    ParamTable t;
+    if (param_table_build(mc, &t) != 0) {
+        snprintf(err, errlen, "%s: out of memory checking checkpoint", path);
+        checkpoint_info_free(info);
+        return -1;
+    }
+    size_t largest = 1;
+    for (int i = 0; i < t.count; i++)
+        if (t.items[i].numel > largest) largest = t.items[i].numel;
+    float *scratch = malloc(sizeof *scratch * largest);
+    hid_t file = scratch ? open_readonly(path, err, errlen) : -1;
+    int ok = file >= 0;
+    if (!scratch) snprintf(err, errlen, "%s: out of memory checking checkpoint", path);
+    const char *groups[3] = {".", moment_groups[0], moment_groups[1]};
+    for (int g = 0; ok && g < 3; g++) {
+        hid_t loc = -1;
+        H5E_BEGIN_TRY { loc = H5Gopen2(file, groups[g], H5P_DEFAULT); } H5E_END_TRY;
+        if (loc < 0) {
+            snprintf(err, errlen, "%s: %s missing (optimizer state)", path, groups[g]);
+            ok = 0;
+            break;
+        }
+        for (int i = 0; ok && i < t.count; i++) {
+            const ParamInfo *p = &t.items[i];
+            if (h5_read_f32(loc, p->name, scratch, (size_t)p->rows, (size_t)p->cols) != 0) {
+                snprintf(err, errlen, "%s: %s/%s missing, unreadable or not of shape [%d%s%.0d]",
+                         path, groups[g], p->name, p->rows, p->cols ? ", " : "", p->cols);
+                ok = 0;
+            }
+        }
+        H5E_BEGIN_TRY { H5Gclose(loc); } H5E_END_TRY;
+    }
+    if (file >= 0) H5E_BEGIN_TRY { H5Fclose(file); } H5E_END_TRY;
+    free(scratch);
+    param_table_free(&t);
+    if (!ok) checkpoint_info_free(info);
+    return ok ? 0 : -1;
 }

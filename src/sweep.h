@@ -21,6 +21,7 @@ typedef enum {
     PLAN_RESUME,  /* run file says running: continue from the checkpoint */
     PLAN_SKIP_FINISHED,
     PLAN_SKIP_DIVERGED,
+    PLAN_SKIP_BUSY,  /* another process holds the run's lock (runlock.h) */
 } RunPlan;
 
 typedef struct {
@@ -52,6 +53,10 @@ int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char
                size_t errlen);
 
 const char *run_plan_name(RunPlan p);
+
+/* The threads each run trains with: `configured` (backend.threads) when > 0, else
+ * OMP_NUM_THREADS when it holds a count, else the cores / jobs (at least 1). */
+int sweep_threads(int configured, int jobs);
 
 typedef struct {
     int finished, diverged, failed, stopped, skipped;
