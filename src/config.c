@@ -670,6 +670,9 @@ static int finalize(Loader *L) {
     if (c->data.source == NB_DATA_SHARDS && c->data.train[0] == '\0')
         return fail(L, origin_of(L, "data.source"), "data.train",
                     "required when data.source is shards");
+    if (c->data.source == NB_DATA_SHARDS && c->data.val[0] == '\0')
+        return fail(L, origin_of(L, "data.source"), "data.val",
+                    "required when data.source is shards (the validation shard)");
 
     /* invariants model.c checks itself; its message names the key (model.<field>: ...) */
     char merr[512];

@@ -82,7 +82,8 @@ int recover_prepare(const NbConfig *run, SweepRun *sr, int fresh, char *note, si
                  sr->run_file, why, aside);
         return clear_run(sr, err, errlen);
     }
-    if (!ckpt_exists || status != RUN_RUNNING) { /* failed, or killed before a checkpoint */
+    if (!ckpt_exists || (readable && status != RUN_RUNNING)) {
+        /* failed, or killed before its first checkpoint: nothing to continue */
         if (readable) runfile_data_free(&d);
         return clear_run(sr, err, errlen);
     }

@@ -177,6 +177,19 @@ int sweep_threads(int configured, int jobs) {
     return share > 0 ? share : 1;
 }
 
+/* A run evaluates, probes and prunes on whole validation batches: a split holding fewer
+ * than one batch would train to "finished" with no evaluation at all, so it is a data error
+ * (as `eval --data` says for the same case). */
+static int sweep_check_val_split(const NbConfig *cfg, const Dataset *ds, char *err,
+                                 size_t errlen) {
+    if (dataset_val_batches(ds, cfg->train.batch) > 0) return 0;
+    const char *where = cfg->data.source == NB_DATA_SHARDS ? cfg->data.val : DATA_DEFAULT_CORPUS;
+    snprintf(err, errlen, "%s: data.val: validation split of %zu tokens holds fewer than "
+             "train.batch = %d sequences of model.seq_len = %d tokens", where, ds->n_val,
+             cfg->train.batch, cfg->model.seq_len);
+    return -1;
+}
+
 int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *totals, char *err,
                   size_t errlen) {
     memset(totals, 0, sizeof *totals);
@@ -195,6 +208,7 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
     NbConfig with_threads = *cfg;
     with_threads.backend.threads = threads; /* the banner names what every run uses */
     if (run_load_dataset(cfg, &ds, err, errlen) != 0 ||
+        sweep_check_val_split(cfg, &ds, err, errlen) != 0 ||
         !(be = run_open_backend(&with_threads, err, errlen)))
         goto done;
     if (opt->progress)
