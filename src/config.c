@@ -259,8 +259,15 @@ static bool parse_int_text(const char *s, double *v) {
     return true;
 }
 
+/* Decimal real (1e-3, -0.5, 10): strtod alone would also take hex (0x10), inf and nan. */
 static bool parse_real_text(const char *s, double *v) {
     if (*s == '\0' || strchr(" \t\n", *s)) return false;
+    bool digit = false;
+    for (const char *q = s; *q; q++) {
+        if (*q >= '0' && *q <= '9') digit = true;
+        else if (!strchr("+-.eE", *q)) return false;
+    }
+    if (!digit) return false;
     char *end;
     errno = 0;
     double x = strtod(s, &end);
@@ -623,9 +630,33 @@ static int fail_keyed(Loader *L, const char *fallback, const char *text) {
     return fail(L, origin_of(L, fallback), fallback, "%s", text);
 }
 
+/* One spelling per directory: "./runs/", "runs//" and "runs" name the same place, and the
+ * resolved config (hashed into run files and checkpoints) must not tell them apart, or a
+ * resume with another spelling would be refused as "a different config". Drops "./"
+ * components, repeated and trailing slashes; keeps "/" and ".". */
+static void normalize_dir(char *dir) {
+    char *out = dir;
+    const char *p = dir;
+    int absolute = *p == '/';
+    if (absolute) *out++ = '/';
+    while (*p) {
+        while (*p == '/') p++;
+        const char *start = p;
+        while (*p && *p != '/') p++;
+        size_t n = (size_t)(p - start);
+        if (n == 0 || (n == 1 && start[0] == '.')) continue;
+        if (out > dir && out[-1] != '/') *out++ = '/';
+        memmove(out, start, n);
+        out += n;
+    }
+    if (out == dir) *out++ = '.';
+    *out = '\0';
+}
+
 static int finalize(Loader *L) {
     NbConfig *c = L->cfg;
     if (origin_of(L, "train.min_lr") == 0) c->train.min_lr = c->train.lr / 10.0;
+    normalize_dir(c->output.dir);
 
     /* name: used as a directory name under output.dir */
     for (const char *p = c->name; *p; p++) {

@@ -31,6 +31,8 @@
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_USAGE 2
+#define NB_MAX_JOBS 1024 /* runs at a time: far beyond any machine's cores, below fork bombs */
+#define NB_MAX_JOBS_TEXT "1024"
 
 typedef struct Command {
     const char *name;
@@ -86,6 +88,18 @@ static const FlagRow flag_rows[] = {
     SWITCH_FLAG("--quiet", quiet),
 };
 
+/* A decimal integer flag value in [lo, hi], nothing else (atoi read "abc" as 0 and
+ * 99999999999 as garbage). Returns 0, or -1. */
+static int parse_flag_count(const char *s, long lo, long hi, long *out) {
+    if (*s < '0' || *s > '9') return -1; /* no sign, no space, no empty */
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
 /* Parses argv[1..] (argv[0] is the command) into a, accepting only the flags named in
  * `allowed`. Returns 0, or EXIT_USAGE after printing what was wrong and the usage. */
 static int parse_args(const Command *cmd, int argc, char **argv, const char *allowed, Args *a) {
@@ -115,11 +129,21 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
             if (a->n_sets == 64) return usage_error(cmd, "too many %s", arg);
             a->sets[a->n_sets++] = value;
         } else if (!strcmp(arg, "--stop-after")) {
-            a->stop_after = atoi(value);
+            long v;
+            if (parse_flag_count(value, 1, INT_MAX, &v) != 0)
+                return usage_error(cmd, "--stop-after needs a step count >= 1, got %s", value);
+            a->stop_after = (int)v;
         } else if (!strcmp(arg, "--step")) {
-            a->step = !strcmp(value, "all") ? EXPORT_ALL_STEPS : strtol(value, NULL, 10);
-        } else if ((a->jobs = atoi(value)) < 1) { /* -j */
-            return usage_error(cmd, "-j needs a count >= 1, got %s", value);
+            long v = EXPORT_ALL_STEPS;
+            if (strcmp(value, "all") != 0 && parse_flag_count(value, 0, INT_MAX, &v) != 0)
+                return usage_error(cmd, "--step needs a step >= 0 or 'all', got %s", value);
+            a->step = v;
+        } else { /* -j */
+            long v;
+            if (parse_flag_count(value, 1, NB_MAX_JOBS, &v) != 0)
+                return usage_error(cmd, "-j needs a count in [1, " NB_MAX_JOBS_TEXT "], got %s",
+                                   value);
+            a->jobs = (int)v;
         }
     }
     return 0;
