@@ -259,15 +259,11 @@ static bool parse_int_text(const char *s, double *v) {
     return true;
 }
 
-/* Decimal real (1e-3, -0.5, 10): strtod alone would also take hex (0x10), inf and nan. */
+/* Decimal real (1e-3, -0.5, 10): strtod alone would also take hex (0x10, 0x1p4). inf and
+ * nan pass here and are refused by the caller as not finite. */
 static bool parse_real_text(const char *s, double *v) {
     if (*s == '\0' || strchr(" \t\n", *s)) return false;
-    bool digit = false;
-    for (const char *q = s; *q; q++) {
-        if (*q >= '0' && *q <= '9') digit = true;
-        else if (!strchr("+-.eE", *q)) return false;
-    }
-    if (!digit) return false;
+    if (strpbrk(s, "xX")) return false;
     char *end;
     errno = 0;
     double x = strtod(s, &end);

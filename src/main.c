@@ -201,8 +201,12 @@ static int run_grid(const Command *cmd, int argc, char **argv, int is_sweep) {
         fprintf(stderr, "normbench %s: %d finished, %d diverged, %d failed, %d stopped, "
                 "%d skipped; run files in %s/\n", cmd->name, t.finished, t.diverged, t.failed,
                 t.stopped, t.skipped, dir);
+    /* 130 only when a stop request left work undone: a run stopped, or runs never started
+     * (Ctrl-C during the pruning sweep of the last run still finishes it) */
+    int accounted = t.finished + t.diverged + t.failed + t.stopped + t.skipped;
+    int interrupted = stop_requested && (t.stopped > 0 || accounted < cfg.n_schemes * cfg.n_seeds);
     config_free(&cfg);
-    return stop_requested ? 130 : (t.diverged || t.failed) ? EXIT_RUN_FAILED : 0;
+    return interrupted ? 130 : (t.diverged || t.failed) ? EXIT_RUN_FAILED : 0;
 }
 
 static int cmd_train(const Command *cmd, int argc, char **argv) { return run_grid(cmd, argc, argv, 0); }

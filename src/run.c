@@ -260,6 +260,12 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
         }
     }
     if (opt->progress && opt->progress_tty) fputc('\n', opt->progress);
+    if (status == RUN_FINISHED && start_step == tc->steps) {
+        /* resumed from the final checkpoint (killed during pruning): the loop evaluated
+         * nothing, and the summary reports the final model's loss all the same */
+        res->val_loss = train_evaluate(m, ds, run->eval.batches);
+        res->val_ppl = exp(res->val_loss);
+    }
     res->status = status;
     res->steps_done = step;
     res->initial_loss = initial_loss;

@@ -182,12 +182,28 @@ int sweep_threads(int configured, int jobs) {
  * (as `eval --data` says for the same case). */
 static int sweep_check_val_split(const NbConfig *cfg, const Dataset *ds, char *err,
                                  size_t errlen) {
-    if (dataset_val_batches(ds, cfg->train.batch) > 0) return 0;
+    const size_t have = dataset_val_batches(ds, cfg->train.batch);
     const char *where = cfg->data.source == NB_DATA_SHARDS ? cfg->data.val : DATA_DEFAULT_CORPUS;
-    snprintf(err, errlen, "%s: data.val: validation split of %zu tokens holds fewer than "
-             "train.batch = %d sequences of model.seq_len = %d tokens", where, ds->n_val,
-             cfg->train.batch, cfg->model.seq_len);
-    return -1;
+    if (have == 0) {
+        snprintf(err, errlen, "%s: data.val: validation split of %zu tokens holds fewer than "
+                 "train.batch = %d sequences of model.seq_len = %d tokens", where, ds->n_val,
+                 cfg->train.batch, cfg->model.seq_len);
+        return -1;
+    }
+    /* no silent caps: the run file records the batches asked for, so they must exist */
+    const struct {
+        const char *key;
+        int want, used;
+    } asks[] = {{"eval.batches", cfg->eval.batches, 1},
+                {"metrics.probe_batches", cfg->metrics.probe_batches, cfg->metrics.every > 0}};
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
+        if (asks[i].used && asks[i].want > 0 && (size_t)asks[i].want > have) {
+            snprintf(err, errlen, "%s: %s: %d batches asked for, the validation split holds %zu "
+                     "of train.batch = %d x model.seq_len = %d tokens", where, asks[i].key,
+                     asks[i].want, have, cfg->train.batch, cfg->model.seq_len);
+            return -1;
+        }
+    return 0;
 }
 
 int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *totals, char *err,
