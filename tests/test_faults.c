@@ -475,6 +475,151 @@ START_TEST(the_thread_rule_is_config_then_omp_num_threads_then_cores_per_job) {
 }
 END_TEST
 
+/* ---- 7. the smaller items: strict numbers, odd targets, renamed files ---------------- */
+
+/* Runs normbench with argv (NULL-terminated, after the binary); returns the exit code and
+ * stderr in *err_text (malloc'ed). */
+static int run_nb(const char *const *args, char **err_text) {
+    char err_path[64];
+    snprintf(err_path, sizeof err_path, "/tmp/nb-faults-cli-%d", (int)getpid());
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *argv[32];
+        int n = 0;
+        argv[n++] = nb_bin();
+        for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
+        argv[n] = NULL;
+        int null = open("/dev/null", O_WRONLY);
+        int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(null, 1), dup2(efd, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int code = wait_code(pid);
+    *err_text = slurp(err_path);
+    unlink(err_path);
+    return code;
+}
+
+START_TEST(numeric_flags_and_values_are_parsed_strictly) {
+    const char *cases[][8] = {
+        {"sweep", "configs/tiny/tiny.yaml", "--stop-after", "abc", NULL},
+        {"sweep", "configs/tiny/tiny.yaml", "--stop-after", "-1", NULL},
+        {"sweep", "configs/tiny/tiny.yaml", "-j", "99999999999", NULL},
+        {"sweep", "configs/tiny/tiny.yaml", "-j", "2x", NULL},
+        {"export", "fuzz/corpus/runfile/run.h5", "--step", "abc", NULL},
+        {"show", "configs/tiny/tiny.yaml", "--set", "train.lr=0x10", NULL},
+        {"show", "configs/tiny/tiny.yaml", "--set", "data.source=shards", "--set",
+         "data.train=x.bin", NULL},
+    };
+    const char *names[] = {"--stop-after", "--stop-after", "-j", "-j", "--step", "train.lr",
+                           "data.val"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *t;
+        int code = run_nb(cases[i], &t);
+        ck_assert_msg(code == 2, "case %zu: exit %d: %s", i, code, t);
+        ck_assert_msg(strstr(t, names[i]) != NULL, "case %zu: no %s in: %s", i, names[i], t);
+        free(t);
+    }
+}
+END_TEST
+
+START_TEST(more_batches_than_the_validation_split_holds_are_refused) {
+    char *dir = test_temp_dir("nb-faults");
+    char err[600];
+    snprintf(err, sizeof err, "%s/err", dir);
+    const char *many[] = {"eval.batches=100000"};
+    int code = run_sweep(dir, many, 1, err, 0);
+    char *t = slurp(err);
+    ck_assert_msg(code == 2 && strstr(t, "eval.batches") && test_count_lines(t) == 1, "exit %d: %s",
+                  code, t);
+    free(t);
+    test_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(tokenize_never_replaces_a_device_node) {
+    struct stat before, after;
+    ck_assert_int_eq(stat("/dev/full", &before), 0);
+    const char *args[] = {"tokenize", "configs/tiny/tiny.yaml", "-o", "/dev/full", NULL};
+    char *t;
+    int code = run_nb(args, &t);
+    ck_assert_msg(code == 2 && strstr(t, "/dev/full") && strstr(t, "not a regular file"), "%s", t);
+    ck_assert_int_eq(stat("/dev/full", &after), 0);
+    ck_assert(S_ISCHR(after.st_mode) && after.st_ino == before.st_ino);
+    free(t);
+}
+END_TEST
+
+START_TEST(a_checkpoint_renamed_h5_is_not_read_as_a_run) {
+    RunFileData d;
+    char why[512];
+    ck_assert_int_eq(runfile_read("fuzz/corpus/checkpoint/ckpt.h5", RF_WANT_ALL, &d, why,
+                                  sizeof why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "not a normbench run file"));
+    runfile_data_free(&d);
+    /* and a run file of another format version is refused by name */
+    char *dir = test_temp_dir("nb-faults");
+    char path[600], cmd[1400];
+    snprintf(path, sizeof path, "%s/v2.h5", dir);
+    snprintf(cmd, sizeof cmd, "cp fuzz/corpus/runfile/run.h5 '%s'", path);
+    ck_assert_int_eq(system(cmd), 0);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert(f >= 0);
+    ck_assert_int_eq(h5_write_attr_int64(f, "format_version", 2), 0);
+    H5Fclose(f);
+    ck_assert_int_eq(runfile_read(path, RF_WANT_ALL, &d, why, sizeof why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "format_version 2"));
+    runfile_data_free(&d);
+    test_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(another_spelling_of_output_dir_resumes_the_same_runs) {
+    reference_file();
+    char *dir = test_temp_dir("nb-faults");
+    char spelled[600], set[700], path[600];
+    snprintf(spelled, sizeof spelled, "%s//./", dir);
+    snprintf(set, sizeof set, "output.dir=%s", spelled);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *argv[40];
+        int n = 0;
+        argv[n++] = nb_bin(), argv[n++] = "sweep", argv[n++] = "configs/tiny/tiny.yaml";
+        argv[n++] = "--quiet";
+        for (size_t i = 0; i < N_BASE; i++) argv[n++] = "--set", argv[n++] = base_sets[i];
+        argv[n++] = "--set", argv[n++] = set, argv[n++] = "--stop-after", argv[n++] = "50";
+        argv[n] = NULL;
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1), dup2(null, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    ck_assert_int_eq(wait_code(pid), 0);
+    char err[600];
+    snprintf(err, sizeof err, "%s/err", dir);
+    int code = run_sweep(dir, NULL, 0, err, 0);
+    char *t = slurp(err);
+    ck_assert_msg(code == 0 && test_count_lines(t) == 0, "exit %d: %s", code, t);
+    run_path(dir, ".h5", path, sizeof path);
+    assert_same_as_reference(path);
+    RunFileData d;
+    char why[256];
+    ck_assert_int_eq(runfile_read(path, 0, &d, why, sizeof why), 0);
+    runfile_data_free(&d);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    long long from = -1;
+    ck_assert_int_eq(h5_read_attr_int64(f, "resumed_from_step", &from), 0);
+    ck_assert_int_eq(from, 50); /* a stop writes a checkpoint at its step */
+    H5Fclose(f);
+    free(t);
+    test_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *faults_suite(void) {
     Suite *s = suite_create("faults");
     TCase *tc = tcase_create("faults");
@@ -495,6 +640,11 @@ Suite *faults_suite(void) {
     tcase_add_test(tc, a_checkpoint_step_beyond_train_steps_is_not_trusted);
     tcase_add_test(tc, a_size_limited_file_ends_with_one_line_and_exit_1);
     tcase_add_test(tc, a_full_tmpfs_ends_with_one_line_and_exit_1);
+    tcase_add_test(tc, numeric_flags_and_values_are_parsed_strictly);
+    tcase_add_test(tc, more_batches_than_the_validation_split_holds_are_refused);
+    tcase_add_test(tc, tokenize_never_replaces_a_device_node);
+    tcase_add_test(tc, a_checkpoint_renamed_h5_is_not_read_as_a_run);
+    tcase_add_test(tc, another_spelling_of_output_dir_resumes_the_same_runs);
     suite_add_tcase(s, tc);
     return s;
 }
