@@ -693,6 +693,14 @@ static int finalize(Loader *L) {
         return fail(L, origin_of(L, "train.min_lr"), "train.min_lr",
                     "must be <= train.lr (%g), got %g", c->train.lr, c->train.min_lr);
 
+    /* B * seq_len tokens per micro-batch is an int in the model and its kernels; the
+     * product is computed in 64 bits here so that it cannot wrap before it is checked */
+    const long long tokens = (long long)c->train.batch * (long long)m->seq_len;
+    if (tokens > INT_MAX)
+        return fail(L, origin_of(L, "train.batch"), "train.batch",
+                    "train.batch x model.seq_len = %lld tokens per micro-batch, at most %d",
+                    tokens, INT_MAX);
+
     /* data */
     if (c->data.source == NB_DATA_SHARDS && c->data.train[0] == '\0')
         return fail(L, origin_of(L, "data.source"), "data.train",
