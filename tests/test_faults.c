@@ -181,30 +181,35 @@ END_TEST
 
 START_TEST(a_second_sweep_never_deletes_a_run_in_progress) {
     /* staggered, before the first checkpoint exists: the second sweep used to delete the
-     * first one's file and train the run again */
+     * first one's file and train the run again. The first trains 3000 steps (seconds), the
+     * second the same run file with 200: while the first still runs, the second must leave
+     * its file alone and say so. */
     char *dir = test_temp_dir("nb-faults");
     char e2[600], path[600];
     snprintf(e2, sizeof e2, "%s/err2", dir);
     run_path(dir, ".h5", path, sizeof path);
-    const char *slow[] = {"train.checkpoint_every=0"};
-    pid_t a = spawn_sweep(dir, slow, 1, NULL, 0);
-    for (int i = 0; i < 2000 && !file_exists(path); i++) sleep_ms(5);
+    const char *slow[] = {"train.checkpoint_every=0", "train.steps=3000"};
+    pid_t a = spawn_sweep(dir, slow, 2, NULL, 0);
+    for (int i = 0; i < 4000 && !file_exists(path); i++) sleep_ms(5);
     ck_assert(file_exists(path));
-    struct stat before;
+    struct stat before, after;
     ck_assert_int_eq(stat(path, &before), 0);
     ck_assert_int_eq(run_sweep(dir, slow, 1, e2, 0), 0);
-    struct stat after;
+    int st;
+    int first_still_running = waitpid(a, &st, WNOHANG) == 0;
     ck_assert_int_eq(stat(path, &after), 0);
-    int a_code = wait_code(a);
     char *t2 = slurp(e2);
-    if (a_code == 0 && strstr(t2, "in progress") == NULL) {
-        /* the first sweep finished before the second looked: then it skips as finished */
-        ck_assert_int_eq(test_count_lines(t2), 0);
-    } else {
-        ck_assert_msg(strstr(t2, "in progress in another process"), "%s", t2);
-        ck_assert_uint_eq(before.st_ino, after.st_ino); /* the same file, not a new one */
-    }
-    ck_assert_int_eq(a_code, 0);
+    ck_assert_msg(first_still_running, "the first sweep ended before the second: inconclusive");
+    ck_assert_msg(strstr(t2, "in progress in another process") && test_count_lines(t2) == 1,
+                  "%s", t2);
+    ck_assert_uint_eq(before.st_ino, after.st_ino); /* the same file, not a new one */
+    ck_assert_int_eq(wait_code(a), 0);
+    RunFileData d;
+    char why[256];
+    ck_assert_int_eq(runfile_read(path, RF_WANT(RF_TRAIN_STEP), &d, why, sizeof why), 0);
+    ck_assert_str_eq(d.status_text, "finished");
+    ck_assert_uint_eq(d.data[RF_TRAIN_STEP].dims[0], 3000);
+    runfile_data_free(&d);
     free(t2);
     test_remove_tree(dir);
     free(dir);
@@ -502,11 +507,14 @@ static int run_nb(const char *const *args, char **err_text) {
 }
 
 START_TEST(numeric_flags_and_values_are_parsed_strictly) {
-    const char *cases[][8] = {
-        {"sweep", "configs/tiny/tiny.yaml", "--stop-after", "abc", NULL},
-        {"sweep", "configs/tiny/tiny.yaml", "--stop-after", "-1", NULL},
-        {"sweep", "configs/tiny/tiny.yaml", "-j", "99999999999", NULL},
-        {"sweep", "configs/tiny/tiny.yaml", "-j", "2x", NULL},
+/* should a flag be accepted after all, the sweep trains 2 steps in /tmp, not in runs/ */
+#define GUARD "--set", "output.dir=/tmp/nb-faults-strict", "--set", "train.steps=2", \
+              "--set", "train.warmup=1"
+    const char *cases[][14] = {
+        {"sweep", "configs/tiny/tiny.yaml", GUARD, "--stop-after", "abc", NULL},
+        {"sweep", "configs/tiny/tiny.yaml", GUARD, "--stop-after", "-1", NULL},
+        {"sweep", "configs/tiny/tiny.yaml", GUARD, "-j", "99999999999", NULL},
+        {"sweep", "configs/tiny/tiny.yaml", GUARD, "-j", "2x", NULL},
         {"export", "fuzz/corpus/runfile/run.h5", "--step", "abc", NULL},
         {"show", "configs/tiny/tiny.yaml", "--set", "train.lr=0x10", NULL},
         {"show", "configs/tiny/tiny.yaml", "--set", "data.source=shards", "--set",
@@ -521,6 +529,8 @@ START_TEST(numeric_flags_and_values_are_parsed_strictly) {
         ck_assert_msg(strstr(t, names[i]) != NULL, "case %zu: no %s in: %s", i, names[i], t);
         free(t);
     }
+    test_remove_tree("/tmp/nb-faults-strict");
+#undef GUARD
 }
 END_TEST
 
@@ -539,16 +549,23 @@ START_TEST(more_batches_than_the_validation_split_holds_are_refused) {
 }
 END_TEST
 
-START_TEST(tokenize_never_replaces_a_device_node) {
-    struct stat before, after;
-    ck_assert_int_eq(stat("/dev/full", &before), 0);
-    const char *args[] = {"tokenize", "configs/tiny/tiny.yaml", "-o", "/dev/full", NULL};
+START_TEST(tokenize_never_replaces_a_file_that_is_not_regular) {
+    /* A FIFO of the test's own stands for /dev/full: the same kind of target (not a regular
+     * file) without the risk of replacing a real device node should this regress. */
+    char *dir = test_temp_dir("nb-faults");
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/node", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    const char *args[] = {"tokenize", "configs/tiny/tiny.yaml", "-o", fifo, NULL};
     char *t;
     int code = run_nb(args, &t);
-    ck_assert_msg(code == 2 && strstr(t, "/dev/full") && strstr(t, "not a regular file"), "%s", t);
-    ck_assert_int_eq(stat("/dev/full", &after), 0);
-    ck_assert(S_ISCHR(after.st_mode) && after.st_ino == before.st_ino);
+    ck_assert_msg(code == 2 && strstr(t, fifo) && strstr(t, "not a regular file"), "%s", t);
+    struct stat after;
+    ck_assert_int_eq(stat(fifo, &after), 0);
+    ck_assert(S_ISFIFO(after.st_mode));
     free(t);
+    test_remove_tree(dir);
+    free(dir);
 }
 END_TEST
 
@@ -642,7 +659,7 @@ Suite *faults_suite(void) {
     tcase_add_test(tc, a_full_tmpfs_ends_with_one_line_and_exit_1);
     tcase_add_test(tc, numeric_flags_and_values_are_parsed_strictly);
     tcase_add_test(tc, more_batches_than_the_validation_split_holds_are_refused);
-    tcase_add_test(tc, tokenize_never_replaces_a_device_node);
+    tcase_add_test(tc, tokenize_never_replaces_a_file_that_is_not_regular);
     tcase_add_test(tc, a_checkpoint_renamed_h5_is_not_read_as_a_run);
     tcase_add_test(tc, another_spelling_of_output_dir_resumes_the_same_runs);
     suite_add_tcase(s, tc);
