@@ -186,12 +186,14 @@ fuzz:
 	@$(MAKE) --no-print-directory $(SUBMAKE_J) BUILD=build-fuzz NO_CUDA=1 CC=clang OPT=-O1 \
 	  EXTRA_CFLAGS="$(FUZZ_CFLAGS)" build-fuzz/libnormbench.a
 	@$(MAKE) --no-print-directory BUILD=build-fuzz NO_CUDA=1 $(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS))
-	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t; \
+	@failed=""; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	    -artifact_prefix=build-fuzz/crash-$$t- build-fuzz/corpus/$$t fuzz/corpus/$$t \
-	    2> build-fuzz/fuzz-$$t.log || { tail -40 build-fuzz/fuzz-$$t.log; exit 1; }; \
-	  grep -E "stat::number_of_executed_units|Done [0-9]+ runs" build-fuzz/fuzz-$$t.log | tail -1; done
+	    2> build-fuzz/fuzz-$$t.log || { grep -E "ERROR|SUMMARY|Test unit written" build-fuzz/fuzz-$$t.log; failed="$$failed $$t"; }; \
+	  grep -E "stat::number_of_executed_units" build-fuzz/fuzz-$$t.log | tail -1; done; \
+	  if [ -n "$$failed" ]; then echo "fuzz: findings in:$$failed (inputs in build-fuzz/crash-*)"; exit 1; fi
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -1,10 +1,12 @@
 /* sweep.h — a config's scheme x seed grid as runs on disk.
  *
  * Owns the naming of runs (runs/<sweep>/<scheme>-s<seed>.h5 with its checkpoint beside it as
- * <scheme>-s<seed>.ckpt.h5), the decision what to do with each (train, resume a "running"
- * one from its checkpoint, skip a finished or diverged one), the dataset and backend the
- * runs share (loaded once), and running N runs at a time in child processes. One run end to
- * end is run.c's; the run file is runfile.c's.
+ * <scheme>-s<seed>.ckpt.h5), the first plan for each (train, resume a "running" one from
+ * its checkpoint, skip a finished, diverged or locked one; made again under the run's lock
+ * by recover.c just before the run trains), the thread rule, the dataset and backend the
+ * runs share (loaded once, its validation split checked against the config), and running N
+ * runs at a time in child processes. One run end to end is run.c's; the run file is
+ * runfile.c's; the lock runlock.c's.
  */
 #ifndef NORMBENCH_SWEEP_H
 #define NORMBENCH_SWEEP_H
