@@ -304,6 +304,12 @@ static void truncate_checkpoint(const char *run, const char *ckpt) {
     (void)run;
     cut_in_half(ckpt);
 }
+static void cut_tail_of_checkpoint(const char *run, const char *ckpt) {
+    (void)run;
+    struct stat st;
+    ck_assert_int_eq(stat(ckpt, &st), 0);
+    ck_assert_int_eq(truncate(ckpt, st.st_size - 100), 0);
+}
 static void drop_optimizer(const char *run, const char *ckpt) {
     (void)run;
     hid_t f = H5Fopen(ckpt, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -336,6 +342,10 @@ START_TEST(a_deleted_run_file_with_a_kept_checkpoint_is_retrained_not_half_writt
 END_TEST
 START_TEST(a_truncated_checkpoint_is_set_aside_and_retrained) {
     damaged_then_sweep(truncate_checkpoint, "set aside");
+}
+END_TEST
+START_TEST(a_checkpoint_missing_its_last_bytes_is_set_aside_and_retrained) {
+    damaged_then_sweep(cut_tail_of_checkpoint, "set aside");
 }
 END_TEST
 START_TEST(a_checkpoint_without_optimizer_state_is_set_aside_and_retrained) {
@@ -652,6 +662,7 @@ Suite *faults_suite(void) {
     tcase_add_test(tc, a_torn_run_file_beside_a_good_checkpoint_is_set_aside_and_retrained);
     tcase_add_test(tc, a_deleted_run_file_with_a_kept_checkpoint_is_retrained_not_half_written);
     tcase_add_test(tc, a_truncated_checkpoint_is_set_aside_and_retrained);
+    tcase_add_test(tc, a_checkpoint_missing_its_last_bytes_is_set_aside_and_retrained);
     tcase_add_test(tc, a_checkpoint_without_optimizer_state_is_set_aside_and_retrained);
     tcase_add_test(tc, a_checkpoint_step_out_of_range_is_not_trusted);
     tcase_add_test(tc, a_checkpoint_step_beyond_train_steps_is_not_trusted);
