@@ -361,6 +361,36 @@ START_TEST(a_checkpoint_step_beyond_train_steps_is_not_trusted) {
 }
 END_TEST
 
+START_TEST(a_run_killed_during_pruning_resumes_to_the_same_file_and_reports_its_loss) {
+    /* finished, then put back as a kill during the pruning sweep leaves it: status
+     * running, no /prune, the checkpoint of the last step */
+    reference_file();
+    char *dir = test_temp_dir("nb-faults");
+    char path[600], cmd[2048];
+    ck_assert_int_eq(run_sweep(dir, NULL, 0, NULL, 0), 0);
+    run_path(dir, ".h5", path, sizeof path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    ck_assert(f >= 0);
+    ck_assert_int_eq(h5_write_attr_string(f, "status", "running"), 0);
+    ck_assert(H5Ldelete(f, "prune", H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    int n = snprintf(cmd, sizeof cmd, "%s sweep configs/tiny/tiny.yaml --quiet", nb_bin());
+    for (size_t i = 0; i < N_BASE; i++)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --set %s", base_sets[i]);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, " --set output.dir=%s > %s/out 2>&1", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    char out_path[700];
+    snprintf(out_path, sizeof out_path, "%s/out", dir);
+    char *out = slurp(out_path);
+    ck_assert_msg(strstr(out, "finished") && strstr(out, "val loss ") && !strstr(out, "nan"),
+                  "%s", out);
+    assert_same_as_reference(path);
+    free(out);
+    test_remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ---- 4. full disks ----------------------------------------------------------------- */
 
 /* One line on stderr naming the file, exit 1, no signal, no HDF5 error stack. */
@@ -666,6 +696,7 @@ Suite *faults_suite(void) {
     tcase_add_test(tc, a_checkpoint_without_optimizer_state_is_set_aside_and_retrained);
     tcase_add_test(tc, a_checkpoint_step_out_of_range_is_not_trusted);
     tcase_add_test(tc, a_checkpoint_step_beyond_train_steps_is_not_trusted);
+    tcase_add_test(tc, a_run_killed_during_pruning_resumes_to_the_same_file_and_reports_its_loss);
     tcase_add_test(tc, a_size_limited_file_ends_with_one_line_and_exit_1);
     tcase_add_test(tc, a_full_tmpfs_ends_with_one_line_and_exit_1);
     tcase_add_test(tc, numeric_flags_and_values_are_parsed_strictly);
