@@ -174,7 +174,7 @@ tables-gpu: all
 # build-fuzz/corpus/<target>, crashes to build-fuzz/crash-<target>-*. Not part of `make test`.
 # The two HDF5 targets run in fork mode with timeouts ignored (counted in the log's
 # oom/timeout/crash line): libhdf5 1.10.8 itself loops forever on some corrupt global heaps
-# (fuzz/hangs/), which would otherwise end the run at the first one; crashes still fail.
+# (fuzz/libhdf5-findings/), which would otherwise end the run at the first one; crashes still fail.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := config shard runfile checkpoint
 FUZZ_CFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
