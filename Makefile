@@ -54,7 +54,7 @@ TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS))
 GPU_TEST_SRCS := $(wildcard tests/gpu/*.c)
 GPU_TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(GPU_TEST_SRCS))
 
-.PHONY: all deps test test-sanitize test-gpu demo bench bench-torch clean tables-small tables-gpu
+.PHONY: all deps test test-sanitize test-gpu demo bench bench-torch clean tables-small tables-gpu fuzz
 .DEFAULT_GOAL := all
 
 all: deps
@@ -178,8 +178,39 @@ tables-gpu: all
 	@[ -n "$(HAVE_CUDA)" ] || { echo "tables-gpu: the CUDA backend is not built (no nvcc found)"; exit 2; }
 	bash scripts/tables-gpu --bin $(BUILD)/normbench --paper $(PAPER) $(if $(ESTIMATE),--estimate-only) $(SIZE)
 
+# Fuzzing (libFuzzer through Debian's clang, ASan + UBSan): the config parser, the shard
+# reader, the run-file reader and the checkpoint reader, FUZZ_SECONDS each (default 60),
+# one after another. Seeds are fuzz/corpus/<target>; what a run adds goes to
+# build-fuzz/corpus/<target>, crashes to build-fuzz/crash-<target>-*. Not part of `make test`.
+# The two HDF5 targets run in fork mode with timeouts ignored (counted in the log's
+# oom/timeout/crash line): libhdf5 1.10.8 itself loops forever on some corrupt global heaps
+# (fuzz/libhdf5-findings/), which would otherwise end the run at the first one; crashes still fail.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := config shard runfile checkpoint
+FUZZ_CFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer -Wno-pass-failed
+build-fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h build-fuzz/libnormbench.a
+	clang $(CFLAGS_BASE) $(PKG_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	  build-fuzz/libnormbench.a $(PKG_LIBS) -lm -fopenmp
+fuzz:
+	@command -v clang >/dev/null && [ -n "$$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
+	  || bash scripts/install-deps --fuzz
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory $(SUBMAKE_J) BUILD=build-fuzz NO_CUDA=1 CC=clang OPT=-O1 \
+	  EXTRA_CFLAGS="$(FUZZ_CFLAGS)" build-fuzz/libnormbench.a
+	@$(MAKE) --no-print-directory BUILD=build-fuzz NO_CUDA=1 $(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS))
+	@failed=""; for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    $$(case $$t in runfile|checkpoint) echo -fork=1 -ignore_timeouts=1;; esac) \
+	    -artifact_prefix=build-fuzz/crash-$$t- build-fuzz/corpus/$$t fuzz/corpus/$$t \
+	    2> build-fuzz/fuzz-$$t.log || { grep -E "ERROR|SUMMARY|Test unit written" build-fuzz/fuzz-$$t.log; failed="$$failed $$t"; }; \
+	  grep -E "stat::number_of_executed_units|oom/timeout/crash" build-fuzz/fuzz-$$t.log | tail -1; done; \
+	  if [ -n "$$failed" ]; then echo "fuzz: findings in:$$failed (inputs in build-fuzz/crash-*)"; exit 1; fi
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(GPU_TEST_OBJS:.o=.d) $(BUILD)/src/main.d \
          $(CUDA_OBJS:.o=.d)

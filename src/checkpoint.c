@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +52,12 @@ int checkpoint_save(const char *path, const Model *m, const CheckpointInfo *info
         goto done;
     }
     snprintf(tmp, tmp_len, "%s.tmp", path);
+    errno = 0;
     H5E_BEGIN_TRY { file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
     if (file < 0) {
-        snprintf(err, errlen, "%s: cannot create checkpoint (directory missing or not writable)", tmp);
+        snprintf(err, errlen, "%s: cannot create checkpoint: %s", tmp,
+                 errno ? strerror(errno) : "directory missing or not writable");
+        unlink(tmp); /* HDF5 may have created it before its first write failed */
         goto done;
     }
     int ok = h5_write_attr_int64(file, "format_version", CHECKPOINT_FORMAT_VERSION) == 0 &&
@@ -73,13 +77,27 @@ int checkpoint_save(const char *path, const Model *m, const CheckpointInfo *info
     } H5E_END_TRY;
     ok = ok && opt >= 0 && g0 >= 0 && g1 >= 0 && write_tensors(g0, t, buf) == 0 &&
          write_tensors(g1, t, buf2) == 0;
-    if (g1 >= 0) H5Gclose(g1);
-    if (g0 >= 0) H5Gclose(g0);
-    if (opt >= 0) H5Gclose(opt);
-    ok = H5Fclose(file) >= 0 && ok;
-    file = -1;
+    H5E_BEGIN_TRY {
+        if (g1 >= 0) H5Gclose(g1);
+        if (g0 >= 0) H5Gclose(g0);
+        if (opt >= 0) H5Gclose(opt);
+        /* A flush first: a full disk fails here, while the file can still be closed. */
+        ok = ok && H5Fflush(file, H5F_SCOPE_LOCAL) >= 0;
+    } H5E_END_TRY;
     if (!ok) {
-        snprintf(err, errlen, "%s: write failed (disk full?)", tmp);
+        /* A file whose data cannot reach the disk cannot be closed either: H5Fclose fails,
+         * the id stays open, and HDF5 tries again at exit (the segfault of issue 17). Cut
+         * the temp file to nothing first, so that the close has no data left to write and
+         * succeeds, and it is closed once. */
+        if (truncate(tmp, 0) != 0) { /* nothing more to do: the close below may fail */ }
+    }
+    herr_t closed = -1;
+    H5E_BEGIN_TRY { closed = H5Fclose(file); } H5E_END_TRY;
+    file = -1;
+    ok = ok && closed >= 0;
+    if (!ok) {
+        snprintf(err, errlen, "%s: cannot write checkpoint: %s", tmp,
+                 errno ? strerror(errno) : "HDF5 write error (disk full?)");
         unlink(tmp);
         goto done;
     }
@@ -124,7 +142,11 @@ int checkpoint_read_info(const char *path, CheckpointInfo *info, char *err, size
     }
     if (scheme) snprintf(info->scheme, sizeof info->scheme, "%s", scheme);
     free(scheme);
-    info->step = (int)step;
+    if (ok && (step < 0 || step > INT_MAX)) {
+        snprintf(err, errlen, "%s: checkpoint step %lld out of range", path, step);
+        ok = 0;
+    }
+    info->step = ok ? (int)step : 0;
     info->seed = (uint64_t)seed;
     if (!ok) checkpoint_info_free(info);
     return ok ? 0 : -1;
@@ -177,4 +199,71 @@ int checkpoint_load_state(const char *path, Model *m, char *err, size_t errlen) 
 
 int checkpoint_load_params(const char *path, Model *m, char *err, size_t errlen) {
     return load(path, m, 0, err, errlen);
+}
+
+/* 1 when dataset `name` under loc is fp32-convertible of exactly [rows(, cols)] with all
+ * of its bytes allocated in the file (a checkpoint is written in one go, so a tensor whose
+ * storage is short was cut off). Reads no data: a resume loads every tensor right after,
+ * and reading a large checkpoint twice would double its startup. */
+static int tensor_ok(hid_t loc, const ParamInfo *p) {
+    int ok = 0;
+    H5E_BEGIN_TRY {
+        hid_t d = H5Dopen2(loc, p->name, H5P_DEFAULT);
+        hid_t space = d >= 0 ? H5Dget_space(d) : -1;
+        hid_t type = d >= 0 ? H5Dget_type(d) : -1;
+        hsize_t dims[2] = {0, 0};
+        int rank = space >= 0 && H5Sget_simple_extent_ndims(space) == (p->cols ? 2 : 1)
+                       ? H5Sget_simple_extent_dims(space, dims, NULL)
+                       : -1;
+        ok = rank == (p->cols ? 2 : 1) && dims[0] == (hsize_t)p->rows &&
+             (!p->cols || dims[1] == (hsize_t)p->cols) && type >= 0 &&
+             H5Tget_class(type) == H5T_FLOAT &&
+             H5Dget_storage_size(d) >= (hsize_t)p->numel * H5Tget_size(type);
+        if (type >= 0) H5Tclose(type);
+        if (space >= 0) H5Sclose(space);
+        if (d >= 0) H5Dclose(d);
+    } H5E_END_TRY;
+    return ok;
+}
+
+int checkpoint_check(const char *path, const ModelConfig *mc, int steps, CheckpointInfo *info,
+                     char *err, size_t errlen) {
+    if (checkpoint_read_info(path, info, err, errlen) != 0) return -1;
+    if (info->step > steps) {
+        snprintf(err, errlen, "%s: checkpoint step %d beyond train.steps %d", path, info->step,
+                 steps);
+        checkpoint_info_free(info);
+        return -1;
+    }
+    ParamTable t;
+    if (param_table_build(mc, &t) != 0) {
+        snprintf(err, errlen, "%s: out of memory checking checkpoint", path);
+        checkpoint_info_free(info);
+        return -1;
+    }
+    hid_t file = open_readonly(path, err, errlen);
+    int ok = file >= 0;
+    const char *groups[3] = {".", moment_groups[0], moment_groups[1]};
+    for (int g = 0; ok && g < 3; g++) {
+        hid_t loc = -1;
+        H5E_BEGIN_TRY { loc = H5Gopen2(file, groups[g], H5P_DEFAULT); } H5E_END_TRY;
+        if (loc < 0) {
+            snprintf(err, errlen, "%s: %s missing (optimizer state)", path, groups[g]);
+            ok = 0;
+            break;
+        }
+        for (int i = 0; ok && i < t.count; i++) {
+            const ParamInfo *p = &t.items[i];
+            if (!tensor_ok(loc, p)) {
+                snprintf(err, errlen, "%s: %s/%s missing, short or not of shape [%d%s%.0d]",
+                         path, groups[g], p->name, p->rows, p->cols ? ", " : "", p->cols);
+                ok = 0;
+            }
+        }
+        H5E_BEGIN_TRY { H5Gclose(loc); } H5E_END_TRY;
+    }
+    if (file >= 0) H5E_BEGIN_TRY { H5Fclose(file); } H5E_END_TRY;
+    param_table_free(&t);
+    if (!ok) checkpoint_info_free(info);
+    return ok ? 0 : -1;
 }

@@ -259,8 +259,11 @@ static bool parse_int_text(const char *s, double *v) {
     return true;
 }
 
+/* Decimal real (1e-3, -0.5, 10): strtod alone would also take hex (0x10, 0x1p4). inf and
+ * nan pass here and are refused by the caller as not finite. */
 static bool parse_real_text(const char *s, double *v) {
     if (*s == '\0' || strchr(" \t\n", *s)) return false;
+    if (strpbrk(s, "xX")) return false;
     char *end;
     errno = 0;
     double x = strtod(s, &end);
@@ -623,9 +626,33 @@ static int fail_keyed(Loader *L, const char *fallback, const char *text) {
     return fail(L, origin_of(L, fallback), fallback, "%s", text);
 }
 
+/* One spelling per directory: "./runs/", "runs//" and "runs" name the same place, and the
+ * resolved config (hashed into run files and checkpoints) must not tell them apart, or a
+ * resume with another spelling would be refused as "a different config". Drops "./"
+ * components, repeated and trailing slashes; keeps "/" and ".". */
+static void normalize_dir(char *dir) {
+    char *out = dir;
+    const char *p = dir;
+    int absolute = *p == '/';
+    if (absolute) *out++ = '/';
+    while (*p) {
+        while (*p == '/') p++;
+        const char *start = p;
+        while (*p && *p != '/') p++;
+        size_t n = (size_t)(p - start);
+        if (n == 0 || (n == 1 && start[0] == '.')) continue;
+        if (out > dir && out[-1] != '/') *out++ = '/';
+        memmove(out, start, n);
+        out += n;
+    }
+    if (out == dir) *out++ = '.';
+    *out = '\0';
+}
+
 static int finalize(Loader *L) {
     NbConfig *c = L->cfg;
     if (origin_of(L, "train.min_lr") == 0) c->train.min_lr = c->train.lr / 10.0;
+    normalize_dir(c->output.dir);
 
     /* name: used as a directory name under output.dir */
     for (const char *p = c->name; *p; p++) {
@@ -666,10 +693,21 @@ static int finalize(Loader *L) {
         return fail(L, origin_of(L, "train.min_lr"), "train.min_lr",
                     "must be <= train.lr (%g), got %g", c->train.lr, c->train.min_lr);
 
+    /* B * seq_len tokens per micro-batch is an int in the model and its kernels; the
+     * product is computed in 64 bits here so that it cannot wrap before it is checked */
+    const long long tokens = (long long)c->train.batch * (long long)m->seq_len;
+    if (tokens > INT_MAX)
+        return fail(L, origin_of(L, "train.batch"), "train.batch",
+                    "train.batch x model.seq_len = %lld tokens per micro-batch, at most %d",
+                    tokens, INT_MAX);
+
     /* data */
     if (c->data.source == NB_DATA_SHARDS && c->data.train[0] == '\0')
         return fail(L, origin_of(L, "data.source"), "data.train",
                     "required when data.source is shards");
+    if (c->data.source == NB_DATA_SHARDS && c->data.val[0] == '\0')
+        return fail(L, origin_of(L, "data.source"), "data.val",
+                    "required when data.source is shards (the validation shard)");
 
     /* invariants model.c checks itself; its message names the key (model.<field>: ...) */
     char merr[512];

@@ -119,6 +119,13 @@ int shard_write(const char *path, const uint16_t *tokens, size_t n, char *err, s
         return fail(err, errlen, "%s: %zu tokens do not fit a shard header (max %d)", path, n,
                     INT32_MAX);
     }
+    /* The temp file + rename below replaces a regular file atomically; renamed over a
+     * device node, a FIFO or a socket (as root: -o /dev/full) it would replace the node
+     * itself. Such a target is refused. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return fail(err, errlen, "%s: exists and is not a regular file; give a file path for "
+                    "the shard", path);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) return fail(err, errlen, "%s: out of memory", path);

@@ -2,6 +2,7 @@
  * to exit codes (0 ok, 1 a run failed or diverged, 2 usage or config error). It is the only
  * place allowed process-wide state; the work itself lives in the modules it calls. */
 #include <cblas.h>
+#include <hdf5.h>
 #include <errno.h>
 #include <stddef.h>
 #include <limits.h>
@@ -227,8 +228,12 @@ static int run_grid(const Command *cmd, int argc, char **argv, int is_sweep) {
         fprintf(stderr, "normbench %s: %d finished, %d diverged, %d failed, %d stopped, "
                 "%d skipped; run files in %s/\n", cmd->name, t.finished, t.diverged, t.failed,
                 t.stopped, t.skipped, dir);
+    /* 130 only when a stop request left work undone: a run stopped, or runs never started
+     * (Ctrl-C during the pruning sweep of the last run still finishes it) */
+    int accounted = t.finished + t.diverged + t.failed + t.stopped + t.skipped;
+    int interrupted = stop_requested && (t.stopped > 0 || accounted < cfg.n_schemes * cfg.n_seeds);
     config_free(&cfg);
-    return stop_requested ? 130 : (t.diverged || t.failed) ? EXIT_RUN_FAILED : 0;
+    return interrupted ? 130 : (t.diverged || t.failed) ? EXIT_RUN_FAILED : 0;
 }
 
 static int cmd_train(const Command *cmd, int argc, char **argv) { return run_grid(cmd, argc, argv, 0); }
@@ -522,6 +527,11 @@ static void print_help(FILE *f) {
 
 int main(int argc, char **argv) {
     cpu_kernels_select(argv); /* first: may re-execute with the right OpenBLAS kernels */
+    /* HDF5 never prints its error stack (every failure becomes one line of ours) and never
+     * closes files at exit: a file whose close failed on a full disk stays open inside the
+     * library, and its exit-time cleanup closed it again and crashed (issue 17). */
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (argc < 2 || is_help(argv[1])) {
         print_help(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;

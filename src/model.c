@@ -11,6 +11,7 @@
  */
 #include "model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,8 +306,9 @@ void model_destroy(Model *m) {
 Model *model_create(Backend *be, const ModelConfig *c, const SublayerSpec *specs, int B,
                     char *err, size_t errlen) {
     if (model_config_validate(c, err, errlen) != 0) return NULL;
-    if (B < 1) {
-        snprintf(err, errlen, "train.batch: must be >= 1, got %d", B);
+    if (B < 1 || (long long)B * c->seq_len > INT_MAX) {
+        snprintf(err, errlen, "train.batch: must be >= 1 with train.batch x model.seq_len <= "
+                 "%d, got %d", INT_MAX, B);
         return NULL;
     }
     Model *m = calloc(1, sizeof *m);

@@ -33,6 +33,12 @@ static int load_or_init_params(const NbConfig *run, Model *m, const RunOptions *
     if (opt->resume && opt->checkpoint && access(opt->checkpoint, F_OK) == 0) {
         CheckpointInfo info;
         if (checkpoint_read_info(opt->checkpoint, &info, err, errlen) != 0) return -1;
+        if (info.step > run->train.steps) {
+            snprintf(err, errlen, "%s: checkpoint step %d beyond train.steps %d; remove it to "
+                     "train from step 0", opt->checkpoint, info.step, run->train.steps);
+            checkpoint_info_free(&info);
+            return -1;
+        }
         int same = strcmp(info.config_yaml, yaml) == 0;
         *start_step = info.step;
         *initial_loss = info.initial_loss;
@@ -190,9 +196,15 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
         if (probes_open(&probes, run, ds, model_batch(m), err, errlen) != 0) goto done;
         RunFileInfo info = {.backend = be->name, .device = be->device,
                             .kernels = be->kernels, .n_params = model_params(m)->total};
-        rf = start_step > 0 && access(opt->run_file, F_OK) == 0
-                 ? runfile_reopen(opt->run_file, run, start_step, err, errlen)
-                 : runfile_create(opt->run_file, run, model_specs(m), &info, err, errlen);
+        /* a resumed run continues its own file; never a new file holding only the later
+         * steps (src/recover.c decides what a missing file means) */
+        if (start_step > 0 && access(opt->run_file, F_OK) != 0) {
+            snprintf(err, errlen, "%s: missing beside checkpoint %s of step %d; remove the "
+                     "checkpoint to train from step 0", opt->run_file, opt->checkpoint, start_step);
+            goto done;
+        }
+        rf = start_step > 0 ? runfile_reopen(opt->run_file, run, start_step, err, errlen)
+                            : runfile_create(opt->run_file, run, model_specs(m), &info, err, errlen);
         if (!rf) goto done;
     }
 
@@ -248,6 +260,12 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
         }
     }
     if (opt->progress && opt->progress_tty) fputc('\n', opt->progress);
+    if (status == RUN_FINISHED && start_step == tc->steps) {
+        /* resumed from the final checkpoint (killed during pruning): the loop evaluated
+         * nothing, and the summary reports the final model's loss all the same */
+        res->val_loss = train_evaluate(m, ds, run->eval.batches);
+        res->val_ppl = exp(res->val_loss);
+    }
     res->status = status;
     res->steps_done = step;
     res->initial_loss = initial_loss;

@@ -589,6 +589,26 @@ int runfile_read(const char *path, unsigned want, RunFileData *d, char *why, siz
         H5Fclose(f);
         return -1;
     }
+    /* a checkpoint renamed .h5 has `scheme` too, but no config_sha256; a file of another
+     * format version is not read as if it were this one */
+    long long version = -1;
+    char *sha = NULL;
+    int has_sha = h5_read_attr_string(f, "config_sha256", &sha) == 0;
+    free(sha);
+    if (!has_sha) {
+        snprintf(why, whylen, "not a normbench run file (no root attribute 'config_sha256'; "
+                 "a checkpoint?)");
+        H5Fclose(f);
+        return -1;
+    }
+    if (h5_read_attr_int64(f, "format_version", &version) != 0 ||
+        version != RUNFILE_FORMAT_VERSION) {
+        if (version < 0) snprintf(why, whylen, "no root attribute 'format_version'");
+        else snprintf(why, whylen, "run file format_version %lld, this normbench reads %d",
+                      version, RUNFILE_FORMAT_VERSION);
+        H5Fclose(f);
+        return -1;
+    }
     if (h5_read_attr_string(f, "status", &d->status_text) != 0)
         d->status_text = strdup(run_status_name(RUN_UNKNOWN));
     d->status = run_status_parse(d->status_text);

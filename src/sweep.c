@@ -10,9 +10,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "recover.h"
 #include "runfile.h"
+#include "runlock.h"
 
-static const char *const plan_names[] = {"train", "resume", "skip (finished)", "skip (diverged)"};
+static const char *const plan_names[] = {"train", "resume", "skip (finished)", "skip (diverged)",
+                                          "skip (in progress in another process)"};
 
 const char *run_plan_name(RunPlan p) { return plan_names[p]; }
 
@@ -59,7 +62,8 @@ int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char
             /* no readable run file: RUN_UNKNOWN */
             RunStatus status = runfile_read_status(r->run_file, ignored, sizeof ignored);
             int has_ckpt = access(r->checkpoint, F_OK) == 0;
-            if (fresh) r->plan = PLAN_TRAIN;
+            if (runlock_is_busy(r->run_file)) r->plan = PLAN_SKIP_BUSY;
+            else if (fresh) r->plan = PLAN_TRAIN;
             else if (status == RUN_FINISHED) r->plan = PLAN_SKIP_FINISHED;
             else if (status == RUN_DIVERGED) r->plan = PLAN_SKIP_DIVERGED;
             /* running (killed or stopped) or an unreadable file of a killed run: resume when
@@ -71,27 +75,51 @@ int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char
     return 0;
 }
 
+/* What run_one did besides training: nothing to do (another process holds the run, or it
+ * finished meanwhile). */
+enum { RUN_ONE_TRAINED = 0, RUN_ONE_SKIPPED = 1 };
+/* A child's exit code for a skipped run (RunStatus values are the others). */
+#define EXIT_SKIPPED 10
+
 /* Runs one run of the sweep in this process on ds and be (be NULL: the run opens its own
- * with `threads`). Returns 0 with res filled (whatever the run's status), or -1 with err for
- * a setup failure. */
-static int run_one(const NbConfig *cfg, const SweepRun *sr, const SweepOptions *opt,
+ * with `threads`), holding the run's lock from before anything on disk is decided until its
+ * run file is closed; the plan made without the lock is made again under it (another
+ * process may have finished or damaged the run meanwhile). Returns RUN_ONE_TRAINED with res
+ * filled (whatever the run's status), RUN_ONE_SKIPPED (the reason printed), or -1 with err
+ * for a setup failure. */
+static int run_one(const NbConfig *cfg, const SweepRun *planned, const SweepOptions *opt,
                    Dataset *ds, Backend *be, int threads, RunResult *res, char *err,
                    size_t errlen) {
+    SweepRun sr_locked = *planned, *sr = &sr_locked;
+    RunLock lock = RUNLOCK_INIT;
+    int got = runlock_acquire(sr->run_file, &lock, err, errlen);
+    if (got == RUNLOCK_BUSY) {
+        fprintf(stderr, "%s; skipped\n", err);
+        return RUN_ONE_SKIPPED;
+    }
+    if (got != RUNLOCK_HELD) return -1;
     NbConfig run;
     config_select_run(cfg, sr->scheme_index, sr->seed_index, &run);
     run.backend.threads = threads;
-    int resume = sr->plan == PLAN_RESUME;
-    if (!resume) {
-        unlink(sr->checkpoint); /* a fresh run never continues an old checkpoint */
-        unlink(sr->run_file);
+    char note[1024];
+    int rc = recover_prepare(&run, sr, opt->fresh, note, sizeof note, err, errlen);
+    if (note[0]) fprintf(stderr, "%s\n", note);
+    if (rc != 0 || sr->plan == PLAN_SKIP_FINISHED || sr->plan == PLAN_SKIP_DIVERGED) {
+        if (rc == 0) fprintf(stderr, "%s: %s meanwhile; skipped\n", sr->run_file,
+                             sr->plan == PLAN_SKIP_FINISHED ? "finished" : "diverged");
+        config_free(&run);
+        runlock_release(&lock);
+        return rc != 0 ? -1 : RUN_ONE_SKIPPED;
     }
+    int resume = sr->plan == PLAN_RESUME;
     RunOptions ropt = {.run_file = sr->run_file, .checkpoint = sr->checkpoint,
                        .resume = resume, .progress = opt->progress,
                        .progress_tty = opt->progress_tty, .stop_after = opt->stop_after,
                        .stop_flag = opt->stop_flag};
-    int rc = run_train(&run, ds, be, &ropt, res, err, errlen);
+    rc = run_train(&run, ds, be, &ropt, res, err, errlen);
     config_free(&run);
-    return rc;
+    runlock_release(&lock);
+    return rc != 0 ? -1 : RUN_ONE_TRAINED;
 }
 
 static void print_result(const NbConfig *cfg, const SweepRun *sr, const RunResult *res) {
@@ -105,23 +133,77 @@ static void print_result(const NbConfig *cfg, const SweepRun *sr, const RunResul
     fflush(stdout);
 }
 
-static void count(SweepTotals *t, RunStatus s) {
+/* s: a RunStatus, or EXIT_SKIPPED */
+static void count(SweepTotals *t, int s) {
+    if (s == EXIT_SKIPPED) {
+        t->skipped++;
+        return;
+    }
     int *slot[] = {[RUN_FINISHED] = &t->finished, [RUN_DIVERGED] = &t->diverged,
                    [RUN_FAILED] = &t->failed, [RUN_STOPPED] = &t->stopped};
-    (*slot[s <= RUN_STOPPED ? s : RUN_FAILED])++;
+    (*slot[s >= 0 && s <= RUN_STOPPED ? s : RUN_FAILED])++;
 }
 
-/* Runs sr in this process, prints its line, returns its status. */
-static RunStatus run_and_report(const NbConfig *cfg, const SweepRun *sr, const SweepOptions *opt,
-                                Dataset *ds, Backend *be, int threads) {
+/* Runs sr in this process, prints its line, returns its status (EXIT_SKIPPED: not run). */
+static int run_and_report(const NbConfig *cfg, const SweepRun *sr, const SweepOptions *opt,
+                          Dataset *ds, Backend *be, int threads) {
     RunResult res;
     char err[1024];
-    if (run_one(cfg, sr, opt, ds, be, threads, &res, err, sizeof err) != 0) {
+    int rc = run_one(cfg, sr, opt, ds, be, threads, &res, err, sizeof err);
+    if (rc == RUN_ONE_SKIPPED) return EXIT_SKIPPED;
+    if (rc != RUN_ONE_TRAINED) {
         fprintf(stderr, "%s\n", err);
         return RUN_FAILED;
     }
     print_result(cfg, sr, &res);
-    return res.status;
+    return (int)res.status;
+}
+
+/* The thread rule (docs/design.md): backend.threads when set, else OMP_NUM_THREADS when it
+ * is a count (its first entry, as OpenMP reads it), else the cores shared by the runs that
+ * train at once. The value is what the banner prints, the backend uses and the run file
+ * records (backend.threads in its config). */
+int sweep_threads(int configured, int jobs) {
+    if (configured > 0) return configured;
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env) {
+        char *end;
+        errno = 0;
+        long v = strtol(env, &end, 10);
+        if (end != env && (*end == '\0' || *end == ',') && errno == 0 && v >= 1 && v <= 4096)
+            return (int)v;
+    }
+    int share = omp_get_num_procs() / (jobs > 1 ? jobs : 1);
+    return share > 0 ? share : 1;
+}
+
+/* A run evaluates, probes and prunes on whole validation batches: a split holding fewer
+ * than one batch would train to "finished" with no evaluation at all, so it is a data error
+ * (as `eval --data` says for the same case). */
+static int sweep_check_val_split(const NbConfig *cfg, const Dataset *ds, char *err,
+                                 size_t errlen) {
+    const size_t have = dataset_val_batches(ds, cfg->train.batch);
+    const char *where = cfg->data.source == NB_DATA_SHARDS ? cfg->data.val : DATA_DEFAULT_CORPUS;
+    if (have == 0) {
+        snprintf(err, errlen, "%s: data.val: validation split of %zu tokens holds fewer than "
+                 "train.batch = %d sequences of model.seq_len = %d tokens", where, ds->n_val,
+                 cfg->train.batch, cfg->model.seq_len);
+        return -1;
+    }
+    /* no silent caps: the run file records the batches asked for, so they must exist */
+    const struct {
+        const char *key;
+        int want, used;
+    } asks[] = {{"eval.batches", cfg->eval.batches, 1},
+                {"metrics.probe_batches", cfg->metrics.probe_batches, cfg->metrics.every > 0}};
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
+        if (asks[i].used && asks[i].want > 0 && (size_t)asks[i].want > have) {
+            snprintf(err, errlen, "%s: %s: %d batches asked for, the validation split holds %zu "
+                     "of train.batch = %d x model.seq_len = %d tokens", where, asks[i].key,
+                     asks[i].want, have, cfg->train.batch, cfg->model.seq_len);
+            return -1;
+        }
+    return 0;
 }
 
 int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *totals, char *err,
@@ -130,9 +212,7 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
     const int jobs = opt->jobs > 1 ? opt->jobs : 1;
     /* Each concurrent run gets an equal share of the cores unless the config fixes it
      * (bitwise reproducibility holds for a fixed thread count). */
-    const int threads = cfg->backend.threads > 0 ? cfg->backend.threads
-                        : omp_get_num_procs() / jobs > 0 ? omp_get_num_procs() / jobs
-                                                          : 1;
+    const int threads = sweep_threads(cfg->backend.threads, jobs);
     /* The dataset and the backend, opened once before anything is written, so that a config
      * error is one line: with -j 1 every run trains on this backend; with -j N the children
      * share the dataset and each opens its own backend (a GPU context does not survive a
@@ -142,8 +222,9 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
     SweepRun *runs = NULL;
     int n = 0, rc = SWEEP_SETUP_ERROR;
     NbConfig with_threads = *cfg;
-    with_threads.backend.threads = jobs == 1 ? threads : cfg->backend.threads;
+    with_threads.backend.threads = threads; /* the banner names what every run uses */
     if (run_load_dataset(cfg, &ds, err, errlen) != 0 ||
+        sweep_check_val_split(cfg, &ds, err, errlen) != 0 ||
         !(be = run_open_backend(&with_threads, err, errlen)))
         goto done;
     if (opt->progress)
@@ -170,7 +251,10 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
         int stopping = opt->stop_flag && *opt->stop_flag;
         if (k < n && !stopping && running < jobs) {
             SweepRun *sr = &runs[k++];
-            if (sr->plan == PLAN_SKIP_FINISHED || sr->plan == PLAN_SKIP_DIVERGED) {
+            if (sr->plan == PLAN_SKIP_FINISHED || sr->plan == PLAN_SKIP_DIVERGED ||
+                sr->plan == PLAN_SKIP_BUSY) {
+                if (sr->plan == PLAN_SKIP_BUSY)
+                    fprintf(stderr, "%s: in progress in another process; skipped\n", sr->run_file);
                 totals->skipped++;
                 continue;
             }
@@ -181,7 +265,7 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
             fflush(stdout);
             fflush(stderr);
             pid_t pid = fork();
-            if (pid == 0) _exit((int)run_and_report(cfg, sr, &child_opt, &ds, NULL, threads));
+            if (pid == 0) _exit(run_and_report(cfg, sr, &child_opt, &ds, NULL, threads));
             if (pid < 0) {
                 snprintf(err, errlen, "sweep: cannot fork: %s", strerror(errno));
                 count(totals, RUN_FAILED);
@@ -198,7 +282,7 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
             break;
         }
         running--;
-        count(totals, WIFEXITED(status) ? (RunStatus)WEXITSTATUS(status) : RUN_FAILED);
+        count(totals, WIFEXITED(status) ? WEXITSTATUS(status) : RUN_FAILED);
     }
     rc = 0;
 done:

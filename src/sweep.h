@@ -1,10 +1,12 @@
 /* sweep.h — a config's scheme x seed grid as runs on disk.
  *
  * Owns the naming of runs (runs/<sweep>/<scheme>-s<seed>.h5 with its checkpoint beside it as
- * <scheme>-s<seed>.ckpt.h5), the decision what to do with each (train, resume a "running"
- * one from its checkpoint, skip a finished or diverged one), the dataset and backend the
- * runs share (loaded once), and running N runs at a time in child processes. One run end to
- * end is run.c's; the run file is runfile.c's.
+ * <scheme>-s<seed>.ckpt.h5), the first plan for each (train, resume a "running" one from
+ * its checkpoint, skip a finished, diverged or locked one; made again under the run's lock
+ * by recover.c just before the run trains), the thread rule, the dataset and backend the
+ * runs share (loaded once, its validation split checked against the config), and running N
+ * runs at a time in child processes. One run end to end is run.c's; the run file is
+ * runfile.c's; the lock runlock.c's.
  */
 #ifndef NORMBENCH_SWEEP_H
 #define NORMBENCH_SWEEP_H
@@ -21,6 +23,7 @@ typedef enum {
     PLAN_RESUME,  /* run file says running: continue from the checkpoint */
     PLAN_SKIP_FINISHED,
     PLAN_SKIP_DIVERGED,
+    PLAN_SKIP_BUSY,  /* another process holds the run's lock (runlock.h) */
 } RunPlan;
 
 typedef struct {
@@ -52,6 +55,10 @@ int sweep_plan(const NbConfig *cfg, int fresh, SweepRun **runs, int *count, char
                size_t errlen);
 
 const char *run_plan_name(RunPlan p);
+
+/* The threads each run trains with: `configured` (backend.threads) when > 0, else
+ * OMP_NUM_THREADS when it holds a count, else the cores / jobs (at least 1). */
+int sweep_threads(int configured, int jobs);
 
 typedef struct {
     int finished, diverged, failed, stopped, skipped;
