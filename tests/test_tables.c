@@ -445,7 +445,7 @@ START_TEST(test_paper_configs) {
          * "1B" is the GaLore/LLaMA-1B shape, 1.339B parameters, counted however one likes
          * (tied 1.274B, without embeddings 1.208B): its exact count is asserted instead */
         ParamTable t;
-        ck_assert_int_eq(param_table_build(m, &t), 0);
+        ck_assert_int_eq(param_table_build(m, NULL, &t), 0);
         double V = 32000, d = m->d_model, L = m->n_layer, ff = m->d_ff;
         ck_assert_uint_eq(t.total, (size_t)(2 * V * d + L * (4 * d * d + 3 * d * ff + 2 * d) + d));
         double rel = (double)t.total / want[i].nominal - 1.0;

@@ -169,7 +169,7 @@ static float *init_params(const NbConfig *run, ParamTable *table) {
     SublayerSpec *specs =
         run_build_specs(&run->model, run->schemes[0], &run->scheme_params, err, sizeof err);
     ck_assert_msg(specs != NULL, "%s", err);
-    ck_assert_int_eq(param_table_build(&run->model, table), 0);
+    ck_assert_int_eq(param_table_build(&run->model, specs, table), 0);
     float *host = xmalloc(sizeof(float) * table->total);
     model_init_params(&run->model, table, specs, run->seeds[0], host);
     free(specs);
