@@ -29,7 +29,7 @@ void model_config_default(ModelConfig *c);
 int model_config_validate(const ModelConfig *c, char *err, size_t errlen);
 
 /* Parameter kinds. The first fifteen are the LLaMA model's (Hugging Face names); the rest
- * exist only under the schemes whose specs ask for them (docs/design.md section 3.5):
+ * exist only under the schemes whose specs ask for them (docs/design.md section 3.6):
  *   *_A        DyT's alpha [1] (`<norm>.alpha`; gamma and beta are `<norm>.weight`/`.bias`)
  *   ONORM_*    the second norm on a branch's output (sandwich_ln, peri_ln):
  *              model.layers.N.{attn,mlp}_output_layernorm.{weight,bias,alpha}
