@@ -635,6 +635,16 @@ START_TEST(shipped_configs_load_and_round_trip) {
     ck_assert_int_eq(c.train.warmup, c.train.steps / 10);
     assert_round_trip(&c);
     config_free(&c);
+    /* the zoo: every row of the scheme table, in its order, 3 seeds */
+    rc = config_load(&c, "configs/demo/zoo.yaml", NULL, 0, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_int_eq(c.n_schemes, (int)scheme_count());
+    for (int i = 0; i < c.n_schemes; i++) ck_assert_ptr_eq(c.schemes[i], scheme_at((size_t)i));
+    ck_assert_int_eq(c.n_seeds, 3);
+    ck_assert_int_eq(c.model.n_layer, 12);
+    ck_assert_int_eq(c.model.d_model, 64);
+    assert_round_trip(&c);
+    config_free(&c);
     rc = config_load(&c, "configs/tiny/tiny.yaml", NULL, 0, err, sizeof err);
     ck_assert_msg(rc == 0, "%s", err);
     ck_assert_int_eq(c.model.n_layer, 4);
