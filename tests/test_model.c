@@ -3,9 +3,12 @@
  * The reference (ref_model_loss below) recomputes the model from docs/design.md section 3 in
  * double precision with the float64 op specification of spec64.c, reading parameters by
  * their Hugging Face names. Central finite differences of it give the reference gradient of
- * every parameter group; the fp32 model's analytic backward must match. Also: every scheme
- * really changes the forward where its formula says it must, pruning masks equal skipping
- * the sublayer, initialization follows each scheme's rule, and passes are deterministic. */
+ * every parameter group; the fp32 model's analytic backward must match, for every row of the
+ * scheme table (second norms, branch scales, DyT and the embedding norm included) under
+ * RMSNorm and LayerNorm. Also: every scheme really changes the forward where its formula
+ * says it must, pruning masks equal skipping the sublayer, initialization follows each
+ * scheme's rule, the parameters schemes add have their names and shapes and are trained by
+ * AdamW, and passes are deterministic. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -592,6 +595,46 @@ START_TEST(scheme_parameters_have_clear_names_and_shapes) {
 }
 END_TEST
 
+/* The parameters a scheme adds are trained: one AdamW step (first step: every element with
+ * a non-zero gradient moves by lr, Adam's normalized first step) moves DyT's alphas and
+ * betas, SkipInit's scalars (from 0) and the output norms' weights; weight decay (set here)
+ * does not touch them (vectors), so an element moves by exactly lr up to rounding. */
+START_TEST(scheme_parameters_are_trained_by_adamw) {
+    const char *schemes[] = {"dyt", "skipinit", "layerscale", "peri_ln"};
+    const char *params[] = {"model.layers.1.input_layernorm.alpha", "model.norm.alpha",
+                            "model.layers.2.mlp.branch_scale", "model.layers.0.self_attn.branch_scale",
+                            "model.embed_layernorm.weight", "model.layers.3.mlp_output_layernorm.weight"};
+    const int scheme_of[] = {0, 0, 1, 2, 3, 3};
+    for (int k = 0; k < 6; k++) {
+        Tiny t;
+        tiny_setup(&t, schemes[scheme_of[k]], NORM_RMS);
+        double *params64 = malloc(t.table.total * sizeof *params64);
+        random_params(&t.table, 21, params64);
+        Backend *be = cpu();
+        Model *m = tiny_model(be, &t, params64);
+        model_forward(m, t.tokens, t.targets, NULL);
+        model_zero_grad(m);
+        model_backward(m, NULL);
+        AdamWArgs a = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                       .weight_decay = 0.5f, .grad_scale = 1.0f, .step = 1};
+        model_adamw_step(m, &a);
+        float *after = malloc(t.table.total * sizeof *after);
+        model_get_params(m, after);
+        const ParamInfo *p = param_table_find(&t.table, params[k]);
+        ck_assert_msg(p != NULL, "%s", params[k]);
+        for (size_t j = 0; j < p->numel; j++) {
+            double moved = fabs(after[p->offset + j] - params64[p->offset + j]);
+            ck_assert_msg(fabs(moved - 1e-2) < 1e-4, "%s[%zu] moved by %g, want lr 0.01",
+                          params[k], j, moved);
+        }
+        model_destroy(m);
+        backend_destroy(be);
+        param_table_free(&t.table);
+        free(params64), free(after);
+    }
+}
+END_TEST
+
 Suite *model_suite(void) {
     Suite *s = suite_create("model");
     TCase *grad = tcase_create("gradients");
@@ -607,6 +650,7 @@ Suite *model_suite(void) {
     tcase_add_test(fwd, parameter_table_has_llama_names_shapes_and_count);
     tcase_add_test(fwd, initialization_follows_each_schemes_rule);
     tcase_add_test(fwd, scheme_parameters_have_clear_names_and_shapes);
+    tcase_add_test(fwd, scheme_parameters_are_trained_by_adamw);
     suite_add_tcase(s, fwd);
     return s;
 }

@@ -1,7 +1,12 @@
 /* test_schemes.c — the scheme table against the formulas of docs/design.md section 3, for
  * depths 1, 4, 12 and 24: placement per layer, LNS scales 1/sqrt(l), the Mix-LN boundary
- * floor(0.25 L), DeepNorm a = (2L)^(1/4) and b = (8L)^(-1/4), and the init gains. The
- * expected values are computed here from the papers' formulas, not read from schemes.c. */
+ * floor(0.25 L), DeepNorm a = (2L)^(1/4) and b = (8L)^(-1/4), the init gains; scaled init
+ * std/sqrt(2L) on o_proj and down_proj (and with LNS); DS-Init xavier-uniform times
+ * 1/sqrt(l); LayerScale's eps(L) (0.1 / 1e-5 / 1e-6 by depth) and SkipInit's 0; the second
+ * norm of Sandwich-LN and Peri-LN (and Peri-LN's embedding norm); DyT's alpha0 0.8 / 0.2.
+ * The expected values are computed here from the papers' formulas, not read from schemes.c.
+ * Also: every row is complete (label, formula, source), its constants consistent, config
+ * overrides replace the derived constants and out-of-range ones are refused. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
