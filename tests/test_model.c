@@ -643,6 +643,7 @@ Suite *model_suite(void) {
     tcase_add_loop_test(grad, gradient_check_with_layernorm, 0, N_SCHEMES);
     suite_add_tcase(s, grad);
     TCase *fwd = tcase_create("forward");
+    tcase_set_timeout(fwd, 60); /* the init test draws the 12-layer demo model ~30 times */
     tcase_add_loop_test(fwd, hidden_states_match_float64_reference, 0, N_SCHEMES);
     tcase_add_loop_test(fwd, every_scheme_changes_the_forward_exactly_where_its_formula_differs, 0, N_SCHEMES);
     tcase_add_loop_test(fwd, a_skipped_sublayer_is_the_identity, 0, N_SCHEMES);
