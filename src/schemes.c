@@ -199,14 +199,16 @@ static const SchemeRow scheme_table[] = {
     {.name = "peri_ln", .label = "Peri-LN",
      .formula = "x + N2(F(N1(x))); h_0 = N_e(embedding)",
      .source = "Peri-LN, Kim et al. 2025 (ICML, arXiv:2502.02732): a norm before and after "
-               "each module, and on the input embedding",
+               "each module, and on the input embedding (the embedding norm as we read the "
+               "paper; not re-checked against its text when the row was added)",
      .spec = spec_peri_ln},
     {.name = "dyt", .label = "DyT",
      .formula = "every N -> gamma tanh(alpha x) + beta, alpha learnable, init alpha0",
      .source = "Transformers without Normalization, Zhu et al. 2025 (CVPR), eq. 1 and section 7 "
                "(LLM alpha0: separate values before attention and elsewhere, 0.8 / 0.2 at "
                "LLaMA 7B; 0.5 is its non-LLM default). Its LLaMA runs also add a learnable "
-               "scalar after the embedding: not built here",
+               "scalar after the embedding: not built here. alpha0 values not re-checked against "
+               "the paper's text when the row was added",
      .consts = {{"dyt_alpha_attn", "0.8", def_dyt_attn, POSITIVE(0.0),
                  "DyT alpha0 before attention"},
                 {"dyt_alpha_other", "0.2", def_dyt_other, POSITIVE(0.0),
