@@ -167,34 +167,39 @@ static const SchemeRow scheme_table[] = {
     {.name = "scaled_init", .label = "Scaled Init",
      .formula = "x + F(N(x)); o_proj, down_proj drawn with std / sqrt(2L)",
      .source = "Curse of Depth ablation (Sun et al. 2025); the GPT-2 / Megatron-LM "
-               "(Shoeybi et al. 2019) residual-projection scaling",
+               "(Shoeybi et al. 2019) residual-projection scaling. Same as the CoD release's "
+               "norm_type scale_pre (_init_weights: normal(0, std / sqrt(2L)) on o_proj, "
+               "down_proj)",
      .spec = spec_scaled_init},
     {.name = "depth_scaled_init", .label = "Depth-Scaled Init",
      .formula = "x + F(N(x)); every weight of block l xavier-uniform times alpha / sqrt(l)",
      .source = "DS-Init, Zhang, Titov & Sennrich 2019 (EMNLP), section 3: W ~ U(-g, g), g = alpha "
-               "sqrt(6 / (fan_in + fan_out)) / sqrt(l), alpha in (0, 1]; Curse of Depth ablation",
+               "sqrt(6 / (fan_in + fan_out)) / sqrt(l), alpha in (0, 1]; Curse of Depth ablation "
+               "(not in the CoD release: built from the DS-Init paper)",
      .consts = {{"dsinit_alpha", "1", def_one, 0.0, 1.0, 1, 0, "DS-Init alpha"}},
      .spec = spec_depth_scaled_init},
     {.name = "lns_scaled_init", .label = "LNS + Scaled Init",
      .formula = "x + F(N(x) / sqrt(l)); o_proj, down_proj drawn with std / sqrt(2L)",
-     .source = "Curse of Depth, Sun et al. 2025, ablation (LNS combined with scaled init)",
+     .source = "Curse of Depth, Sun et al. 2025, ablation (LNS combined with scaled init; the "
+               "release has no norm_type combining them)",
      .spec = spec_lns_scaled_init},
     {.name = "layerscale", .label = "LayerScale",
      .formula = "x + diag(lambda) F(N(x)), lambda learnable per channel, init eps(L)",
      .source = "CaiT, Touvron et al. 2021 (ICCV), section 2.1 (LayerScale): eps = 0.1 for "
                "depth <= 18, 1e-5 for <= 24, 1e-6 beyond (depth = L blocks); Curse of Depth "
-               "ablation",
+               "ablation (not in the CoD release: built from CaiT)",
      .consts = {{"layerscale_eps", "0.1 (L<=18), 1e-5 (L<=24), 1e-6", def_layerscale_eps,
                  POSITIVE(0.0), "initial value of every lambda"}},
      .spec = spec_layerscale},
     {.name = "skipinit", .label = "SkipInit",
      .formula = "x + alpha F(N(x)), alpha one learnable scalar per branch, init 0",
-     .source = "SkipInit, De & Smith 2020 (NeurIPS), section 4. The paper removes batch "
-               "normalization from ResNets; here, as in the Curse of Depth ablation of a Pre-LN "
-               "LLaMA, the pre-norm stays",
+     .source = "SkipInit, De & Smith 2020 (NeurIPS). The paper removes batch "
+               "normalization from ResNets; here the Pre-LN norm stays, a choice: the Curse of "
+               "Depth ablation's SkipInit setup is not in its release",
      .spec = spec_skipinit},
     {.name = "sandwich_ln", .label = "Sandwich-LN", .formula = "x + N2(F(N1(x)))",
-     .source = "CogView, Ding et al. 2021 (NeurIPS), Sandwich-LN (training-stability section)",
+     .source = "CogView, Ding et al. 2021 (NeurIPS), Sandwich-LN (training-stability section); "
+               "the same as the CoD release's norm_type sandwich",
      .spec = spec_sandwich_ln},
     {.name = "peri_ln", .label = "Peri-LN",
      .formula = "x + N2(F(N1(x))); h_0 = N_e(embedding)",
