@@ -54,7 +54,7 @@ TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS))
 GPU_TEST_SRCS := $(wildcard tests/gpu/*.c)
 GPU_TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(GPU_TEST_SRCS))
 
-.PHONY: all deps test test-sanitize test-gpu demo bench bench-torch clean tables-small tables-gpu fuzz
+.PHONY: all deps test test-sanitize test-gpu demo zoo bench bench-torch clean tables-small tables-gpu fuzz
 .DEFAULT_GOAL := all
 
 all: deps
@@ -136,6 +136,12 @@ demo: all
 	$(BUILD)/normbench sweep configs/demo/demo.yaml -j $(JOBS)
 	$(BUILD)/normbench report runs/demo
 	@echo "demo: summary in runs/demo/report/summary.md, plots in runs/demo/report/*.png"
+
+# Every scheme of the scheme table on the demo model, 3 seeds, one report (configs/demo/zoo.yaml).
+zoo: all
+	$(BUILD)/normbench sweep configs/demo/zoo.yaml -j $(JOBS)
+	$(BUILD)/normbench report runs/zoo
+	@echo "zoo: summary in runs/zoo/report/summary.md, plots in runs/zoo/report/*.png"
 
 # Throughput: per-op figures, training tokens/s, MFU and memory for each backend present,
 # appended to bench/results/<device>.tsv (bench/README.md; bench/compare for A/B).

@@ -80,8 +80,10 @@ _Static_assert(sizeof(NbBackendKind) == sizeof(int), "NbBackendKind must be int-
 #define ROW_ENUM(p, f, fl, names, d) {p, K_ENUM, OFF(f), sizeof(int), (fl), 0, 0, 0, (d), (names)}
 
 /* Canonical order = table order. Model keys and init.* default through
- * model_config_default / scheme_params_default, not through this table. */
-static const KeySpec KEYS[] = {
+ * model_config_default / scheme_params_default, not through this table. The scheme
+ * constants are not listed: keys_table() inserts one row per constant of the scheme table
+ * (schemes.h) after scheme.name, so a new scheme's constants become keys by themselves. */
+static const KeySpec KEYS_BASE[] = {
     ROW_STR("name", name, F_NONEMPTY, NULL),
 
     ROW_INT("model.n_layer", model.n_layer, F_MIN | F_MAX, 1, 4096, 0),
@@ -101,9 +103,7 @@ static const KeySpec KEYS[] = {
     /* `scheme: NAME` and `scheme: [..]` are shorthands for scheme.name */
     {"scheme", K_SCHEMES, OFF(schemes), 0, F_ALIAS, 0, 0, 0, NULL, NULL},
     {"scheme.name", K_SCHEMES, OFF(schemes), 0, 0, 0, 0, 0, NULL, NULL},
-    ROW_DBL("scheme.mixln_alpha", scheme_params.mixln_alpha, F_NAN_UNSET | F_MIN | F_MAX, 0, 1, 0),
-    ROW_DBL("scheme.deepnorm_alpha", scheme_params.deepnorm_alpha, F_NAN_UNSET | GT0, 0, 0, 0),
-    ROW_DBL("scheme.deepnorm_beta", scheme_params.deepnorm_beta, F_NAN_UNSET | GT0, 0, 0, 0),
+    /* here: one `scheme.<key>` row per constant of the scheme table (keys_table) */
 
     {"seed", K_SEEDS, OFF(seeds), 0, 0, 0, 0, 0, NULL, NULL},
 
@@ -139,7 +139,37 @@ static const KeySpec KEYS[] = {
 
     ROW_STR("output.dir", output.dir, F_DEF | F_NONEMPTY, "runs"),
 };
-#define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+#define NKEYS_BASE ((int)(sizeof KEYS_BASE / sizeof KEYS_BASE[0]))
+#define NKEYS_MAX (NKEYS_BASE + SCHEME_MAX_KEYS)
+
+/* KEYS_BASE with the scheme constants' rows inserted after scheme.name: built on first use
+ * from the scheme table (which is constant, so every build gives the same table). */
+static KeySpec keys_all[NKEYS_MAX];
+static char key_paths[SCHEME_MAX_KEYS][64];
+static int keys_n;
+
+static const KeySpec *keys_table(void) {
+    if (keys_n) return keys_all;
+    int n = 0;
+    for (int i = 0; i < NKEYS_BASE; i++) {
+        keys_all[n++] = KEYS_BASE[i];
+        if (strcmp(KEYS_BASE[i].path, "scheme.name") != 0) continue;
+        for (int j = 0; j < scheme_key_count() && j < SCHEME_MAX_KEYS; j++) {
+            const SchemeConst *c = scheme_key_at(j);
+            snprintf(key_paths[j], sizeof key_paths[j], "scheme.%s", c->key);
+            unsigned fl = F_NAN_UNSET;
+            if (isfinite(c->lo)) fl |= F_MIN | (c->lo_open ? F_MIN_EXCL : 0);
+            if (isfinite(c->hi)) fl |= F_MAX | (c->hi_open ? F_MAX_EXCL : 0);
+            keys_all[n++] = (KeySpec){key_paths[j], K_DOUBLE,
+                                      OFF(scheme_params.value) + (size_t)j * sizeof(double),
+                                      sizeof(double), fl, c->lo, c->hi, 0, NULL, NULL};
+        }
+    }
+    keys_n = n;
+    return keys_all;
+}
+#define KEYS (keys_table())
+#define NKEYS (keys_table(), keys_n)
 
 static const KeySpec *key_find(const char *path) {
     for (int i = 0; i < NKEYS; i++)
@@ -193,7 +223,7 @@ static const void *cfield(const NbConfig *cfg, const KeySpec *k) {
 typedef struct {
     NbConfig *cfg;
     const char *file;    /* display name of the YAML source */
-    int origin[NKEYS];   /* where each key was last set: 0 default, > 0 file line, -1 --set */
+    int origin[NKEYS_MAX]; /* where each key was last set: 0 default, > 0 file line, -1 --set */
     bool in_set;         /* applying a --set override */
     char *err;
     size_t errlen;

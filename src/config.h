@@ -5,15 +5,17 @@
  * canonical YAML (stored in run files and hashed), printing it, and cutting a sweep config
  * (several schemes x several seeds) into per-run configs.
  *
- * Keys, types, ranges and defaults live in ONE table in config.c; `normbench show` and the
- * tests read the same table through config_write_yaml. Summary (defaults in parentheses):
+ * Keys, types, ranges and defaults live in ONE table in config.c (the scheme constants'
+ * keys come from the rows of the scheme table); `normbench show` and the tests read the
+ * same table through config_write_yaml. Summary (defaults in parentheses):
  *
  *   name                sweep name (the config file's basename without extension)
  *   model.{n_layer, d_model, n_head, d_ff, vocab_size, seq_len, norm (rmsnorm|layernorm),
  *          norm_eps, rope_theta, final_norm}       (model_config_default)
  *   init.{std (0.02), embed_std (0.02)}            -> scheme_params.init_std, model.embed_std
  *   scheme              a name, a list of names (a sweep), or a mapping
- *                       {name: name-or-list, mixln_alpha, deepnorm_alpha, deepnorm_beta}
+ *                       {name: name-or-list, <constant>: value...}: one key per constant
+ *                       of the scheme table (schemes.h; e.g. mixln_alpha, deepnorm_alpha),
  *                       (pre_ln; the constants default to NaN = derived from the depth)
  *   seed                an integer >= 0 or a list of them (1)
  *   train.{steps (1000), batch (32), grad_accum (1), lr (1e-3), min_lr (lr/10, absolute),

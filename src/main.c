@@ -347,7 +347,7 @@ static int cmd_show(const Command *cmd, int argc, char **argv) {
     const ModelConfig *mc = &cfg.model;
     ParamTable t;
     Backend *be = backend_create("cpu", 1, err, sizeof err);
-    if (!be || param_table_build(mc, &t) != 0) {
+    if (!be || param_table_build(mc, NULL, &t) != 0) {
         fprintf(stderr, "normbench show: out of memory\n");
         if (be) backend_destroy(be);
         config_free(&cfg);
@@ -367,21 +367,15 @@ static int cmd_show(const Command *cmd, int argc, char **argv) {
             rc = EXIT_USAGE;
             break;
         }
-        printf("\n# scheme %s: %s (%s)\n", row->name, row->description, row->source);
+        printf("\n");
+        ParamTable st;
+        if (param_table_build(mc, specs, &st) == 0) {
+            print_count("parameters (this scheme)", (double)st.total, "");
+            param_table_free(&st);
+        }
         print_count("memory estimate (cpu fp32)",
                     (double)model_memory_bytes(mc, specs, cfg.train.batch, be), "B");
-        printf("%5s %-4s %-5s %9s %9s %-13s %8s %s\n", "layer", "sub", "place", "in_scale",
-               "res_scale", "init", "std", "gains (q k v o | gate up down)");
-        for (int i = 0; i < 2 * mc->n_layer; i++) {
-            const SublayerSpec *sp = &specs[i];
-            char gains[64];
-            int n_weights = i % 2 ? 3 : 4, len = 0;
-            for (int r = 0; r < n_weights; r++)
-                len += snprintf(gains + len, sizeof gains - (size_t)len, " %.4f", sp->init_gain[r]);
-            printf("%5d %-4s %-5s %9.6f %9.6f %-13s %8.4f%s\n", i / 2 + 1, i % 2 ? "mlp" : "attn",
-                   placement_name(sp->placement), sp->in_scale, sp->residual_scale,
-                   init_kind_name(sp->init), sp->init_std, gains);
-        }
+        scheme_print(stdout, row, &cfg.scheme_params, mc->n_layer, specs);
         free(specs);
     }
     param_table_free(&t);

@@ -67,11 +67,64 @@ static void table_add(ParamTable *t, ParamKind kind, int layer, int rows, int co
     t->total += p->numel;
 }
 
-int param_table_build(const ModelConfig *c, ParamTable *t) {
+/* The norm sites of a scheme: where a norm (or DyT) stands and the kinds of its weight,
+ * bias and alpha. Block sites: the input norm and the output norm (sandwich, peri) of each
+ * sublayer; model sites: the final norm and the embedding norm. */
+typedef struct {
+    ParamKind w, b, a;
+    const char *name; /* Hugging Face style, "%d" = block index where it has one */
+} NormSite;
+
+static const NormSite site_in[2] = {
+    {PARAM_NORM_ATTN_W, PARAM_NORM_ATTN_B, PARAM_NORM_ATTN_A, "model.layers.%d.input_layernorm"},
+    {PARAM_NORM_MLP_W, PARAM_NORM_MLP_B, PARAM_NORM_MLP_A, "model.layers.%d.post_attention_layernorm"},
+};
+static const NormSite site_out[2] = {
+    {PARAM_ONORM_ATTN_W, PARAM_ONORM_ATTN_B, PARAM_ONORM_ATTN_A, "model.layers.%d.attn_output_layernorm"},
+    {PARAM_ONORM_MLP_W, PARAM_ONORM_MLP_B, PARAM_ONORM_MLP_A, "model.layers.%d.mlp_output_layernorm"},
+};
+static const NormSite site_final = {PARAM_NORM_FINAL_W, PARAM_NORM_FINAL_B, PARAM_NORM_FINAL_A,
+                                    "model.norm"};
+static const NormSite site_embed = {PARAM_NORM_EMBED_W, PARAM_NORM_EMBED_B, PARAM_NORM_EMBED_A,
+                                    "model.embed_layernorm"};
+static const ParamKind branch_kind[2] = {PARAM_BRANCH_ATTN, PARAM_BRANCH_MLP};
+static const char *const branch_name[2] = {"model.layers.%d.self_attn.branch_scale",
+                                           "model.layers.%d.mlp.branch_scale"};
+
+/* The norm function of the model-level sites: the final norm follows the last sublayer,
+ * the embedding norm the first (docs/design.md section 3.2). */
+static const SublayerSpec plain_spec = {.placement = PLACE_PRE, .in_scale = 1.0f,
+                                        .residual_scale = 1.0f, .init = INIT_NORMAL,
+                                        .init_std = 0.02f, .init_gain = {1, 1, 1, 1},
+                                        .norm_fn = NORM_FN_NORM, .branch = BRANCH_NONE,
+                                        .branch_init = 1.0f};
+
+static const SublayerSpec *spec_of(const SublayerSpec *specs, int i) {
+    return specs ? &specs[i] : &plain_spec;
+}
+
+/* weight (and bias under LayerNorm or DyT, alpha under DyT) of one norm site */
+static void table_add_norm(ParamTable *t, const ModelConfig *c, const NormSite *site, NormFn fn,
+                           int layer) {
+    char base[80], name[96];
+    snprintf(base, sizeof base, site->name, layer);
+    const int C = c->d_model;
+    snprintf(name, sizeof name, "%s.weight", base);
+    table_add(t, site->w, layer, C, 0, name);
+    if (c->norm == NORM_LAYER || fn == NORM_FN_DYT) {
+        snprintf(name, sizeof name, "%s.bias", base);
+        table_add(t, site->b, layer, C, 0, name);
+    }
+    if (fn == NORM_FN_DYT) {
+        snprintf(name, sizeof name, "%s.alpha", base);
+        table_add(t, site->a, layer, 1, 0, name);
+    }
+}
+
+int param_table_build(const ModelConfig *c, const SublayerSpec *specs, ParamTable *t) {
     memset(t, 0, sizeof *t);
     const int L = c->n_layer, C = c->d_model, F = c->d_ff, V = c->vocab_size;
-    const int ln = c->norm == NORM_LAYER;
-    t->items = calloc((size_t)L * 13 + 8, sizeof *t->items);
+    t->items = calloc((size_t)L * 24 + 16, sizeof *t->items);
     t->layer_begin = calloc((size_t)L, sizeof *t->layer_begin);
     t->layer_end = calloc((size_t)L, sizeof *t->layer_end);
     if (!t->items || !t->layer_begin || !t->layer_end) {
@@ -80,29 +133,37 @@ int param_table_build(const ModelConfig *c, ParamTable *t) {
     }
     char name[96];
     table_add(t, PARAM_EMBED, -1, V, C, "model.embed_tokens.weight");
+    if (spec_of(specs, 0)->embed_norm) table_add_norm(t, c, &site_embed, spec_of(specs, 0)->norm_fn, -1);
     for (int l = 0; l < L; l++) {
         t->layer_begin[l] = t->total;
-#define LAYER_PARAM(kind, rows, cols, fmt)                               \
-    snprintf(name, sizeof name, "model.layers.%d." fmt, l);              \
-    table_add(t, kind, l, rows, cols, name)
-        LAYER_PARAM(PARAM_NORM_ATTN_W, C, 0, "input_layernorm.weight");
-        if (ln) { LAYER_PARAM(PARAM_NORM_ATTN_B, C, 0, "input_layernorm.bias"); }
-        LAYER_PARAM(PARAM_Q, C, C, "self_attn.q_proj.weight");
-        LAYER_PARAM(PARAM_K, C, C, "self_attn.k_proj.weight");
-        LAYER_PARAM(PARAM_V, C, C, "self_attn.v_proj.weight");
-        LAYER_PARAM(PARAM_O, C, C, "self_attn.o_proj.weight");
-        LAYER_PARAM(PARAM_NORM_MLP_W, C, 0, "post_attention_layernorm.weight");
-        if (ln) { LAYER_PARAM(PARAM_NORM_MLP_B, C, 0, "post_attention_layernorm.bias"); }
-        LAYER_PARAM(PARAM_GATE, F, C, "mlp.gate_proj.weight");
-        LAYER_PARAM(PARAM_UP, F, C, "mlp.up_proj.weight");
-        LAYER_PARAM(PARAM_DOWN, C, F, "mlp.down_proj.weight");
-#undef LAYER_PARAM
+        for (int s = 0; s < 2; s++) {
+            const SublayerSpec *sp = spec_of(specs, 2 * l + s);
+            table_add_norm(t, c, &site_in[s], sp->norm_fn, l);
+            if (s == SUBLAYER_ATTN) {
+                static const struct { ParamKind k; const char *n; } w[] = {
+                    {PARAM_Q, "self_attn.q_proj.weight"}, {PARAM_K, "self_attn.k_proj.weight"},
+                    {PARAM_V, "self_attn.v_proj.weight"}, {PARAM_O, "self_attn.o_proj.weight"}};
+                for (int j = 0; j < 4; j++) {
+                    snprintf(name, sizeof name, "model.layers.%d.%s", l, w[j].n);
+                    table_add(t, w[j].k, l, C, C, name);
+                }
+            } else {
+                snprintf(name, sizeof name, "model.layers.%d.mlp.gate_proj.weight", l);
+                table_add(t, PARAM_GATE, l, F, C, name);
+                snprintf(name, sizeof name, "model.layers.%d.mlp.up_proj.weight", l);
+                table_add(t, PARAM_UP, l, F, C, name);
+                snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", l);
+                table_add(t, PARAM_DOWN, l, C, F, name);
+            }
+            if (sp->out_norm) table_add_norm(t, c, &site_out[s], sp->norm_fn, l);
+            if (sp->branch != BRANCH_NONE) {
+                snprintf(name, sizeof name, branch_name[s], l);
+                table_add(t, branch_kind[s], l, sp->branch == BRANCH_CHANNEL ? C : 1, 0, name);
+            }
+        }
         t->layer_end[l] = t->total;
     }
-    if (c->final_norm) {
-        table_add(t, PARAM_NORM_FINAL_W, -1, C, 0, "model.norm.weight");
-        if (ln) table_add(t, PARAM_NORM_FINAL_B, -1, C, 0, "model.norm.bias");
-    }
+    if (c->final_norm) table_add_norm(t, c, &site_final, spec_of(specs, 2 * L - 1)->norm_fn, -1);
     table_add(t, PARAM_LM_HEAD, -1, V, C, "lm_head.weight");
     return 0;
 }
@@ -120,55 +181,77 @@ const ParamInfo *param_table_find(const ParamTable *t, const char *name) {
     return NULL;
 }
 
-/* Which sublayer a weight belongs to and its role there (for the spec's init gains);
- * sublayer -1 for weights outside the blocks and for norm parameters. */
-static const struct { int sublayer, role; } param_kind_site[PARAM_KIND_COUNT] = {
-    [PARAM_EMBED] = {-1, 0},          [PARAM_Q] = {SUBLAYER_ATTN, ROLE_Q},
-    [PARAM_K] = {SUBLAYER_ATTN, ROLE_K}, [PARAM_V] = {SUBLAYER_ATTN, ROLE_V},
-    [PARAM_O] = {SUBLAYER_ATTN, ROLE_O}, [PARAM_GATE] = {SUBLAYER_MLP, ROLE_GATE},
-    [PARAM_UP] = {SUBLAYER_MLP, ROLE_UP}, [PARAM_DOWN] = {SUBLAYER_MLP, ROLE_DOWN},
-    [PARAM_NORM_ATTN_W] = {-1, 0},    [PARAM_NORM_ATTN_B] = {-1, 0},
-    [PARAM_NORM_MLP_W] = {-1, 0},     [PARAM_NORM_MLP_B] = {-1, 0},
-    [PARAM_NORM_FINAL_W] = {-1, 0},   [PARAM_NORM_FINAL_B] = {-1, 0},
-    [PARAM_LM_HEAD] = {-1, 0},
+/* What each kind is, for initialization: a drawn matrix (role in its sublayer's spec),
+ * a norm weight (1), a norm bias (0), DyT's alpha (the spec's dyt_alpha) or a branch scale
+ * (the spec's branch_init); `sublayer` says whose spec (-1: outside the blocks). */
+typedef enum { INIT_DRAWN, INIT_ONE, INIT_ZERO, INIT_ALPHA, INIT_BRANCH } ParamInit;
+static const struct { ParamInit how; int sublayer, role; } kind_info[PARAM_KIND_COUNT] = {
+    [PARAM_EMBED] = {INIT_DRAWN, -1, 0},
+    [PARAM_Q] = {INIT_DRAWN, SUBLAYER_ATTN, ROLE_Q}, [PARAM_K] = {INIT_DRAWN, SUBLAYER_ATTN, ROLE_K},
+    [PARAM_V] = {INIT_DRAWN, SUBLAYER_ATTN, ROLE_V}, [PARAM_O] = {INIT_DRAWN, SUBLAYER_ATTN, ROLE_O},
+    [PARAM_GATE] = {INIT_DRAWN, SUBLAYER_MLP, ROLE_GATE},
+    [PARAM_UP] = {INIT_DRAWN, SUBLAYER_MLP, ROLE_UP},
+    [PARAM_DOWN] = {INIT_DRAWN, SUBLAYER_MLP, ROLE_DOWN},
+    [PARAM_NORM_ATTN_W] = {INIT_ONE, SUBLAYER_ATTN, 0}, [PARAM_NORM_ATTN_B] = {INIT_ZERO, SUBLAYER_ATTN, 0},
+    [PARAM_NORM_MLP_W] = {INIT_ONE, SUBLAYER_MLP, 0},   [PARAM_NORM_MLP_B] = {INIT_ZERO, SUBLAYER_MLP, 0},
+    [PARAM_NORM_FINAL_W] = {INIT_ONE, -1, 0},           [PARAM_NORM_FINAL_B] = {INIT_ZERO, -1, 0},
+    [PARAM_LM_HEAD] = {INIT_DRAWN, -1, 0},
+    [PARAM_NORM_ATTN_A] = {INIT_ALPHA, SUBLAYER_ATTN, 0}, [PARAM_NORM_MLP_A] = {INIT_ALPHA, SUBLAYER_MLP, 0},
+    [PARAM_NORM_FINAL_A] = {INIT_ALPHA, -1, 0},
+    [PARAM_ONORM_ATTN_W] = {INIT_ONE, SUBLAYER_ATTN, 0}, [PARAM_ONORM_ATTN_B] = {INIT_ZERO, SUBLAYER_ATTN, 0},
+    [PARAM_ONORM_ATTN_A] = {INIT_ALPHA, SUBLAYER_ATTN, 0},
+    [PARAM_ONORM_MLP_W] = {INIT_ONE, SUBLAYER_MLP, 0},   [PARAM_ONORM_MLP_B] = {INIT_ZERO, SUBLAYER_MLP, 0},
+    [PARAM_ONORM_MLP_A] = {INIT_ALPHA, SUBLAYER_MLP, 0},
+    [PARAM_NORM_EMBED_W] = {INIT_ONE, -1, 0}, [PARAM_NORM_EMBED_B] = {INIT_ZERO, -1, 0},
+    [PARAM_NORM_EMBED_A] = {INIT_ALPHA, -1, 0},
+    [PARAM_BRANCH_ATTN] = {INIT_BRANCH, SUBLAYER_ATTN, 0}, [PARAM_BRANCH_MLP] = {INIT_BRANCH, SUBLAYER_MLP, 0},
 };
 
-static int param_is_norm_weight(ParamKind k) {
-    return k == PARAM_NORM_ATTN_W || k == PARAM_NORM_MLP_W || k == PARAM_NORM_FINAL_W;
-}
-static int param_is_norm_bias(ParamKind k) {
-    return k == PARAM_NORM_ATTN_B || k == PARAM_NORM_MLP_B || k == PARAM_NORM_FINAL_B;
-}
-
-/* Initialization (docs/design.md section 3): norm weights 1, biases 0; embedding normal(0,
- * embed_std); block weights per their sublayer's spec: normal(0, init_std * gain) or
- * xavier-normal, std = gain * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio 2010, as
- * torch.nn.init.xavier_normal_); LM head normal(0, init_std) with the base std of the
- * first sublayer's spec (all sublayers share it). */
+/* Initialization (docs/design.md section 3): norm weights 1, biases 0, DyT alphas and branch
+ * scales the constants of their sublayer's spec (the final norm's alpha from the last
+ * sublayer, the embedding norm's from the first); embedding normal(0, embed_std); block
+ * weights per their sublayer's spec: normal(0, init_std * gain), xavier-normal, std = gain *
+ * sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio 2010, as torch.nn.init.xavier_normal_), or
+ * xavier-uniform, U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)); LM head normal(0,
+ * init_std) with the base std of the first sublayer's spec (all sublayers share it). */
 void model_init_params(const ModelConfig *c, const ParamTable *t, const SublayerSpec *specs,
                        uint64_t seed, float *out) {
+    const int L = c->n_layer;
     for (int i = 0; i < t->count; i++) {
         const ParamInfo *p = &t->items[i];
         float *w = out + p->offset;
-        if (param_is_norm_weight(p->kind) || param_is_norm_bias(p->kind)) {
-            float value = param_is_norm_weight(p->kind) ? 1.0f : 0.0f;
+        int sub = kind_info[p->kind].sublayer;
+        const SublayerSpec *sp = sub >= 0 ? &specs[2 * p->layer + sub]
+                                 : p->kind == PARAM_NORM_FINAL_A ? &specs[2 * L - 1]
+                                                                 : &specs[0];
+        ParamInit how = kind_info[p->kind].how;
+        if (how != INIT_DRAWN) {
+            float value = how == INIT_ONE     ? 1.0f
+                          : how == INIT_ZERO  ? 0.0f
+                          : how == INIT_ALPHA ? sp->dyt_alpha
+                                              : sp->branch_init;
             for (size_t j = 0; j < p->numel; j++) w[j] = value;
             continue;
         }
         double std;
-        int sub = param_kind_site[p->kind].sublayer;
+        int uniform = 0;
         if (p->kind == PARAM_EMBED) {
             std = c->embed_std;
         } else if (sub < 0) {
             std = specs[0].init_std;
         } else {
-            const SublayerSpec *sp = &specs[2 * p->layer + sub];
-            double gain = sp->init_gain[param_kind_site[p->kind].role];
-            std = sp->init == INIT_XAVIER ? gain * sqrt(2.0 / (double)(p->rows + p->cols))
-                                          : gain * sp->init_std;
+            double gain = sp->init_gain[kind_info[p->kind].role];
+            double fan = (double)(p->rows + p->cols);
+            uniform = sp->init == INIT_XAVIER_UNIFORM;
+            std = sp->init == INIT_XAVIER           ? gain * sqrt(2.0 / fan)
+                  : sp->init == INIT_XAVIER_UNIFORM ? gain * sqrt(6.0 / fan) /* the bound a */
+                                                    : gain * sp->init_std;
         }
         uint64_t state = rng_stream(seed, (uint64_t)i + 1);
-        for (size_t j = 0; j < p->numel; j++) w[j] = (float)(std * rng_normal(&state));
+        if (uniform)
+            for (size_t j = 0; j < p->numel; j++) w[j] = (float)(std * (2.0 * rng_uniform(&state) - 1.0));
+        else
+            for (size_t j = 0; j < p->numel; j++) w[j] = (float)(std * rng_normal(&state));
     }
 }
 
@@ -199,6 +282,13 @@ struct Model {
     void *logits;    /* [N,V], overwritten by dlogits in backward */
     float *losses;   /* [N] */
     void *f;         /* [N,C] sublayer output scratch */
+    /* only under schemes that need them (NULL otherwise), laid out after the rest */
+    void **fpre;     /* [2L] [N,C] F's output entering the second norm (out_norm) */
+    float **mean2, **rstd2; /* [2L] [N] the second norm's statistics */
+    void **bin;      /* [2L] [N,C] the branch entering its learnable scale (branch) */
+    void *embed_raw; /* [N,C] the embedding before its norm (embed_norm) */
+    float *embed_mean, *embed_rstd;
+    void *dfp, *dbr; /* [N,C] gradient scratch of the second norm and the branch scale */
     /* gradient scratch */
     void *dstream_a, *dstream_b, *dn, *dz, *dq, *dk, *dv, *dq_raw, *dk_raw, *datty;
     void *dgate, *dup, *dh;
@@ -260,6 +350,22 @@ static void plan_activations(Model *m, Arena *a) {
     m->dgate = arena_take(a, N * F * act);
     m->dup = arena_take(a, N * F * act);
     m->dh = arena_take(a, N * F * act);
+    /* the schemes' extras, after everything the plain model lays out */
+    int any_out = 0, any_branch = 0;
+    for (int i = 0; i < 2 * L; i++) {
+        const SublayerSpec *sp = &m->specs[i];
+        any_out |= sp->out_norm, any_branch |= sp->branch != BRANCH_NONE;
+        m->fpre[i] = sp->out_norm ? arena_take(a, N * C * act) : NULL;
+        m->mean2[i] = sp->out_norm ? arena_take(a, N * sizeof(float)) : NULL;
+        m->rstd2[i] = sp->out_norm ? arena_take(a, N * sizeof(float)) : NULL;
+        m->bin[i] = sp->branch != BRANCH_NONE ? arena_take(a, N * C * act) : NULL;
+    }
+    int embed = m->specs[0].embed_norm;
+    m->embed_raw = embed ? arena_take(a, N * C * act) : NULL;
+    m->embed_mean = embed ? arena_take(a, N * sizeof(float)) : NULL;
+    m->embed_rstd = embed ? arena_take(a, N * sizeof(float)) : NULL;
+    m->dfp = any_out ? arena_take(a, N * C * act) : NULL;
+    m->dbr = any_branch ? arena_take(a, N * C * act) : NULL;
 }
 
 static int alloc_pointer_arrays(Model *m) {
@@ -269,8 +375,13 @@ static int alloc_pointer_arrays(Model *m) {
     m->z = calloc((size_t)(2 * L), sizeof(void *));
     m->mean = calloc((size_t)(2 * L), sizeof(float *));
     m->rstd = calloc((size_t)(2 * L), sizeof(float *));
+    m->fpre = calloc((size_t)(2 * L), sizeof(void *));
+    m->bin = calloc((size_t)(2 * L), sizeof(void *));
+    m->mean2 = calloc((size_t)(2 * L), sizeof(float *));
+    m->rstd2 = calloc((size_t)(2 * L), sizeof(float *));
     void ***per_layer[] = {&m->q, &m->k, &m->v, &m->atty, &m->saved, &m->gate, &m->up, &m->hmid};
-    int ok = m->stream && m->normout && m->z && m->mean && m->rstd;
+    int ok = m->stream && m->normout && m->z && m->mean && m->rstd && m->fpre && m->bin &&
+             m->mean2 && m->rstd2;
     for (size_t i = 0; i < sizeof per_layer / sizeof per_layer[0]; i++) {
         *per_layer[i] = calloc((size_t)L, sizeof(void *));
         ok = ok && *per_layer[i];
@@ -280,7 +391,8 @@ static int alloc_pointer_arrays(Model *m) {
 
 static void free_pointer_arrays(Model *m) {
     void *arrays[] = {m->stream, m->normout, m->z, m->mean, m->rstd, m->q, m->k,
-                      m->v, m->atty, m->saved, m->gate, m->up, m->hmid};
+                      m->v, m->atty, m->saved, m->gate, m->up, m->hmid,
+                      m->fpre, m->bin, m->mean2, m->rstd2};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) free(arrays[i]);
 }
 
@@ -322,7 +434,7 @@ Model *model_create(Backend *be, const ModelConfig *c, const SublayerSpec *specs
     m->host_losses = malloc(sizeof(float) * (size_t)m->N);
     if (!m->specs || !m->host_losses || alloc_pointer_arrays(m) != 0) goto oom;
     memcpy(m->specs, specs, sizeof *specs * 2 * (size_t)c->n_layer);
-    if (param_table_build(c, &m->table) != 0) goto oom;
+    if (param_table_build(c, specs, &m->table) != 0) goto oom;
 
     const size_t total = m->table.total;
     m->params = be->ops->alloc(be, total * be->act_bytes);
@@ -354,7 +466,7 @@ size_t model_memory_bytes(const ModelConfig *c, const SublayerSpec *specs, int B
     m.T = c->seq_len;
     m.N = B * c->seq_len;
     ParamTable t;
-    if (alloc_pointer_arrays(&m) != 0 || param_table_build(c, &t) != 0) {
+    if (alloc_pointer_arrays(&m) != 0 || param_table_build(c, specs, &t) != 0) {
         free_pointer_arrays(&m);
         return 0;
     }
@@ -421,8 +533,39 @@ static ParamRef param_ref(const Model *m, ParamKind kind, int layer) {
     return (ParamRef){NULL, NULL};
 }
 
-static const ParamKind norm_weight_kind[2] = {PARAM_NORM_ATTN_W, PARAM_NORM_MLP_W};
-static const ParamKind norm_bias_kind[2] = {PARAM_NORM_ATTN_B, PARAM_NORM_MLP_B};
+/* One norm site (docs/design.md section 3.2): the config's norm, or DyT when the spec's
+ * norm_fn says so; out = s * N(in). mean and rstd are written by the norm only. */
+static void site_forward(Model *m, NormFn fn, const NormSite *site, int layer, void *out,
+                         float *mean, float *rstd, const void *in, float s) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    const void *w = param_ref(m, site->w, layer).w, *b = param_ref(m, site->b, layer).w;
+    if (fn == NORM_FN_DYT)
+        be->ops->dyt_forward(be, out, in, param_ref(m, site->a, layer).w, w, b, m->N,
+                             c->d_model, s);
+    else
+        be->ops->norm_forward(be, c->norm, out, mean, rstd, in, w, b, m->N, c->d_model,
+                              c->norm_eps, s);
+}
+
+/* adds d(in) into din and the site's parameter gradients, given dout */
+static void site_backward(Model *m, NormFn fn, const NormSite *site, int layer, void *din,
+                          const void *dout, const void *in, const float *mean,
+                          const float *rstd, float s) {
+    Backend *be = m->be;
+    const ModelConfig *c = &m->cfg;
+    ParamRef w = param_ref(m, site->w, layer), b = param_ref(m, site->b, layer);
+    if (fn == NORM_FN_DYT)
+        be->ops->dyt_backward(be, din, param_ref(m, site->a, layer).g, w.g, b.g, dout, in,
+                              param_ref(m, site->a, layer).w, w.w, m->N, c->d_model, s);
+    else
+        be->ops->norm_backward(be, c->norm, din, w.g, b.g, dout, in, w.w, mean, rstd, m->N,
+                               c->d_model, s);
+}
+
+static int branch_width(const Model *m, const SublayerSpec *sp) {
+    return sp->branch == BRANCH_CHANNEL ? m->cfg.d_model : 1;
+}
 
 /* ---- forward ------------------------------------------------------------------------ */
 
@@ -466,20 +609,31 @@ static void sublayer_forward(Model *m, int i, SkipMask skip) {
         op->copy(be, y, x, NC * be->act_bytes);
         return;
     }
-    const void *nw = param_ref(m, norm_weight_kind[s], l).w;
-    const void *nb = param_ref(m, norm_bias_kind[s], l).w;
+    const NormSite *in_site = &site_in[s];
     if (sp->placement == PLACE_PRE) {
-        op->norm_forward(be, c->norm, m->normout[i], m->mean[i], m->rstd[i], x, nw, nb, N, C,
-                         c->norm_eps, sp->in_scale);
-        if (s == SUBLAYER_ATTN) attention_sublayer_forward(m, l, m->normout[i], m->f);
-        else mlp_sublayer_forward(m, l, m->normout[i], m->f);
-        op->residual_forward(be, y, x, sp->residual_scale, m->f, NC);
+        /* y = r x + lambda * N2(F(s N(x))), N2 and lambda where the spec has them */
+        site_forward(m, sp->norm_fn, in_site, l, m->normout[i], m->mean[i], m->rstd[i], x,
+                     sp->in_scale);
+        void *f = sp->out_norm ? m->fpre[i] : sp->branch != BRANCH_NONE ? m->bin[i] : m->f;
+        if (s == SUBLAYER_ATTN) attention_sublayer_forward(m, l, m->normout[i], f);
+        else mlp_sublayer_forward(m, l, m->normout[i], f);
+        if (sp->out_norm) {
+            void *g = sp->branch != BRANCH_NONE ? m->bin[i] : m->f;
+            site_forward(m, sp->norm_fn, &site_out[s], l, g, m->mean2[i], m->rstd2[i], f, 1.0f);
+            f = g;
+        }
+        if (sp->branch != BRANCH_NONE) {
+            op->branch_scale_forward(be, m->f, m->bin[i], param_ref(m, branch_kind[s], l).w, N,
+                                     C, branch_width(m, sp));
+            f = m->f;
+        }
+        op->residual_forward(be, y, x, sp->residual_scale, f, NC);
     } else {
         if (s == SUBLAYER_ATTN) attention_sublayer_forward(m, l, x, m->f);
         else mlp_sublayer_forward(m, l, x, m->f);
         op->residual_forward(be, m->z[i], x, sp->residual_scale, m->f, NC);
-        op->norm_forward(be, c->norm, y, m->mean[i], m->rstd[i], m->z[i], nw, nb, N, C,
-                         c->norm_eps, sp->in_scale);
+        site_forward(m, sp->norm_fn, in_site, l, y, m->mean[i], m->rstd[i], m->z[i],
+                     sp->in_scale);
     }
 }
 
@@ -497,15 +651,18 @@ double model_forward_from(Model *m, int first, const int32_t *tokens, const int3
     if (first > 2 * L) first = 2 * L;
     if (first == 0) {
         op->upload(be, m->tokens, tokens, sizeof(int32_t) * (size_t)N);
-        op->embedding_forward(be, m->stream[0], m->tokens, param_ref(m, PARAM_EMBED, -1).w, N,
-                              C);
+        const int embed_norm = m->specs[0].embed_norm;
+        op->embedding_forward(be, embed_norm ? m->embed_raw : m->stream[0], m->tokens,
+                              param_ref(m, PARAM_EMBED, -1).w, N, C);
+        if (embed_norm)
+            site_forward(m, m->specs[0].norm_fn, &site_embed, -1, m->stream[0], m->embed_mean,
+                         m->embed_rstd, m->embed_raw, 1.0f);
     }
     for (int i = first; i < 2 * L; i++) sublayer_forward(m, i, skip);
     const void *head_in = m->stream[2 * L];
     if (c->final_norm) {
-        op->norm_forward(be, c->norm, m->final_out, m->final_mean, m->final_rstd, head_in,
-                         param_ref(m, PARAM_NORM_FINAL_W, -1).w,
-                         param_ref(m, PARAM_NORM_FINAL_B, -1).w, N, C, c->norm_eps, 1.0f);
+        site_forward(m, m->specs[2 * L - 1].norm_fn, &site_final, -1, m->final_out,
+                     m->final_mean, m->final_rstd, head_in, 1.0f);
         head_in = m->final_out;
     }
     op->matmul_forward(be, m->logits, head_in, param_ref(m, PARAM_LM_HEAD, -1).w, N, C, V);
@@ -577,20 +734,34 @@ static void sublayer_backward(Model *m, int i, const void *dy, void *dx, SkipMas
         op->scaled_add(be, dx, dy, 1.0f, NC);
         return;
     }
-    ParamRef nw = param_ref(m, norm_weight_kind[s], l), nb = param_ref(m, norm_bias_kind[s], l);
+    const NormSite *in_site = &site_in[s];
     const void *x = m->stream[i];
     if (sp->placement == PLACE_PRE) {
-        /* y = r x + F(n), n = s N(x) */
+        /* y = r x + lambda * N2(F(n)), n = s N(x) */
         op->scaled_add(be, dx, dy, sp->residual_scale, NC);
+        const void *df = dy;
+        if (sp->branch != BRANCH_NONE) {
+            ParamRef lam = param_ref(m, branch_kind[s], l);
+            op->zero(be, m->dbr, bytes);
+            op->branch_scale_backward(be, m->dbr, lam.g, df, m->bin[i], lam.w, N, C,
+                                      branch_width(m, sp));
+            df = m->dbr;
+        }
+        if (sp->out_norm) {
+            op->zero(be, m->dfp, bytes);
+            site_backward(m, sp->norm_fn, &site_out[s], l, m->dfp, df, m->fpre[i], m->mean2[i],
+                          m->rstd2[i], 1.0f);
+            df = m->dfp;
+        }
         op->zero(be, m->dn, bytes);
-        sublayer_f_backward(m, i, m->normout[i], dy, m->dn);
-        op->norm_backward(be, c->norm, dx, nw.g, nb.g, m->dn, x, nw.w, m->mean[i], m->rstd[i],
-                          N, C, sp->in_scale);
+        sublayer_f_backward(m, i, m->normout[i], df, m->dn);
+        site_backward(m, sp->norm_fn, in_site, l, dx, m->dn, x, m->mean[i], m->rstd[i],
+                      sp->in_scale);
     } else {
         /* y = s N(z), z = r x + F(x) */
         op->zero(be, m->dz, bytes);
-        op->norm_backward(be, c->norm, m->dz, nw.g, nb.g, dy, m->z[i], nw.w, m->mean[i],
-                          m->rstd[i], N, C, sp->in_scale);
+        site_backward(m, sp->norm_fn, in_site, l, m->dz, dy, m->z[i], m->mean[i], m->rstd[i],
+                      sp->in_scale);
         op->scaled_add(be, dx, m->dz, sp->residual_scale, NC);
         sublayer_f_backward(m, i, x, m->dz, dx);
     }
@@ -611,11 +782,10 @@ void model_backward(Model *m, SkipMask skip) {
     void *dy = m->dstream_a, *dx = m->dstream_b;
     op->zero(be, dy, bytes);
     if (c->final_norm) {
-        ParamRef fw = param_ref(m, PARAM_NORM_FINAL_W, -1), fb = param_ref(m, PARAM_NORM_FINAL_B, -1);
         op->zero(be, m->dn, bytes);
         op->matmul_backward(be, m->dn, head.g, m->logits, m->final_out, head.w, N, C, V);
-        op->norm_backward(be, c->norm, dy, fw.g, fb.g, m->dn, m->stream[2 * L], fw.w,
-                          m->final_mean, m->final_rstd, N, C, 1.0f);
+        site_backward(m, m->specs[2 * L - 1].norm_fn, &site_final, -1, dy, m->dn,
+                      m->stream[2 * L], m->final_mean, m->final_rstd, 1.0f);
     } else {
         op->matmul_backward(be, dy, head.g, m->logits, m->stream[2 * L], head.w, N, C, V);
     }
@@ -624,6 +794,12 @@ void model_backward(Model *m, SkipMask skip) {
         void *t = dy;
         dy = dx;
         dx = t;
+    }
+    if (m->specs[0].embed_norm) {
+        op->zero(be, m->dn, bytes);
+        site_backward(m, m->specs[0].norm_fn, &site_embed, -1, m->dn, dy, m->embed_raw,
+                      m->embed_mean, m->embed_rstd, 1.0f);
+        dy = m->dn;
     }
     op->embedding_backward(be, param_ref(m, PARAM_EMBED, -1).g, dy, m->tokens, N, C);
     m->has_targets = 0; /* the logits now hold gradients */

@@ -1,7 +1,8 @@
 /* model.h — the LLaMA-style decoder of docs/design.md section 3 on any backend.
  *
  * Owns: the shape (ModelConfig), the parameter table (every tensor's Hugging Face name,
- * shape and offset in ONE contiguous buffer), seeded initialization per scheme, and the
+ * shape and offset in ONE contiguous buffer, including the parameters a scheme adds: DyT's
+ * alpha, second norms, branch scales), seeded initialization per scheme, and the
  * forward and backward passes, which call only kernels/backend.h ops. The normalization
  * scheme enters only through the SublayerSpec table built by schemes.c.
  */
@@ -27,10 +28,23 @@ void model_config_default(ModelConfig *c);
 /* 0, or -1 with a message naming the offending field (model.<field>: what is wrong). */
 int model_config_validate(const ModelConfig *c, char *err, size_t errlen);
 
+/* Parameter kinds. The first fifteen are the LLaMA model's (Hugging Face names); the rest
+ * exist only under the schemes whose specs ask for them (docs/design.md section 3.6):
+ *   *_A        DyT's alpha [1] (`<norm>.alpha`; gamma and beta are `<norm>.weight`/`.bias`)
+ *   ONORM_*    the second norm on a branch's output (sandwich_ln, peri_ln):
+ *              model.layers.N.{attn,mlp}_output_layernorm.{weight,bias,alpha}
+ *   NORM_EMBED_*  the norm of the embedding output (peri_ln): model.embed_layernorm.*
+ *   BRANCH_*   the learnable branch scale (layerscale [C], skipinit [1]):
+ *              model.layers.N.self_attn.branch_scale, model.layers.N.mlp.branch_scale */
 typedef enum {
     PARAM_EMBED, PARAM_Q, PARAM_K, PARAM_V, PARAM_O, PARAM_GATE, PARAM_UP, PARAM_DOWN,
     PARAM_NORM_ATTN_W, PARAM_NORM_ATTN_B, PARAM_NORM_MLP_W, PARAM_NORM_MLP_B,
-    PARAM_NORM_FINAL_W, PARAM_NORM_FINAL_B, PARAM_LM_HEAD, PARAM_KIND_COUNT
+    PARAM_NORM_FINAL_W, PARAM_NORM_FINAL_B, PARAM_LM_HEAD,
+    PARAM_NORM_ATTN_A, PARAM_NORM_MLP_A, PARAM_NORM_FINAL_A,
+    PARAM_ONORM_ATTN_W, PARAM_ONORM_ATTN_B, PARAM_ONORM_ATTN_A,
+    PARAM_ONORM_MLP_W, PARAM_ONORM_MLP_B, PARAM_ONORM_MLP_A,
+    PARAM_NORM_EMBED_W, PARAM_NORM_EMBED_B, PARAM_NORM_EMBED_A,
+    PARAM_BRANCH_ATTN, PARAM_BRANCH_MLP, PARAM_KIND_COUNT
 } ParamKind;
 
 typedef struct {
@@ -49,8 +63,9 @@ typedef struct {
     size_t *layer_begin, *layer_end; /* [n_layer] element range of block l (0-based) */
 } ParamTable;
 
-/* Builds the table for a config. Returns 0, or -1 when out of memory. */
-int param_table_build(const ModelConfig *c, ParamTable *t);
+/* Builds the table for a config and a scheme table (2L specs; NULL = the plain LLaMA
+ * model, no scheme parameters). Returns 0, or -1 when out of memory. */
+int param_table_build(const ModelConfig *c, const SublayerSpec *specs, ParamTable *t);
 void param_table_free(ParamTable *t);
 const ParamInfo *param_table_find(const ParamTable *t, const char *name);
 

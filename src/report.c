@@ -449,7 +449,8 @@ static const FigureDef figures[FIG_COUNT] = {
      "output variance of each hidden state h_l at the final probe (l = 0: embeddings; log "
      "scale); growth with depth is the Curse-of-Depth signature"},
     {"variance_evolution", "variance_evolution.gp", "variance_evolution.tsv",
-     "the same at every probe during training for pre_ln and lns (colour: training step)"},
+     "the same at every probe during training for the featured schemes of the scheme table, "
+     "pre_ln and lns (colour: training step)"},
     {"angular_heatmap", "angular_heatmap.gp", "angular.tsv",
      "angular distance between h_l and h_{l+n}, mean over tokens: x = first layer l, y = "
      "block size n; dark cells = the n blocks after l are close to an identity"},
@@ -727,13 +728,14 @@ static void widen(double *lo, double *hi, double x) {
 static int data_variance_evolution(const Report *rep, const char *out_dir, Plot *pl) {
     FILE *f = open_data(out_dir, figures[FIG_VAR_EVOLUTION].data);
     if (!f) return -1;
-    static const char *const which[] = {"pre_ln", "lns"};
     pl->ylo = pl->smin = INFINITY;
     pl->yhi = pl->smax = -INFINITY;
-    for (size_t w = 0; w < sizeof which / sizeof which[0]; w++) {
+    /* the rows the scheme table marks `featured`, in table order */
+    for (size_t w = 0; w < scheme_count(); w++) {
+        if (!scheme_at(w)->featured) continue;
         for (size_t k = 0; k < rep->n_schemes; k++) {
             const Scheme *s = &rep->schemes[k];
-            if (strcmp(s->name, which[w]) != 0 || s->L <= 0) continue;
+            if (strcmp(s->name, scheme_at(w)->name) != 0 || s->L <= 0) continue;
             const Run *r = NULL;
             for (size_t c = 0; c < s->n_curve && !r; c++) {
                 const Run *x = &rep->runs[s->curve[c]];

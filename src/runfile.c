@@ -134,9 +134,15 @@ typedef struct {
     int sublayer;       /* enum attn | mlp */
     int placement;      /* enum pre | post */
     float in_scale, residual_scale;
-    int init;           /* enum normal | xavier_normal */
+    int init;           /* enum normal | xavier_normal | xavier_uniform */
     float init_std;
     float init_gain[SUBLAYER_MAX_WEIGHTS];
+    int norm_fn;        /* enum norm | dyt */
+    float dyt_alpha;
+    int out_norm;       /* 0 | 1 */
+    int branch;         /* enum none | scalar | channel */
+    float branch_init;
+    int embed_norm;     /* 0 | 1 (sublayer 0 only) */
 } SchemeRecord;
 
 static hid_t enum_type(const char *const *names, int n) {
@@ -149,7 +155,11 @@ static int write_scheme(hid_t file, const NbConfig *run, const SublayerSpec *spe
     const int L = run->model.n_layer;
     const char *sub_names[2] = {"attn", "mlp"};
     const char *place_names[2] = {placement_name(PLACE_PRE), placement_name(PLACE_POST)};
-    const char *init_names[2] = {init_kind_name(INIT_NORMAL), init_kind_name(INIT_XAVIER)};
+    const char *init_names[INIT_KIND_COUNT], *fn_names[NORM_FN_COUNT],
+        *branch_names[BRANCH_SCALE_COUNT];
+    for (int v = 0; v < INIT_KIND_COUNT; v++) init_names[v] = init_kind_name((InitKind)v);
+    for (int v = 0; v < NORM_FN_COUNT; v++) fn_names[v] = norm_fn_name((NormFn)v);
+    for (int v = 0; v < BRANCH_SCALE_COUNT; v++) branch_names[v] = branch_scale_name((BranchScale)v);
     SchemeRecord *rec = calloc((size_t)2 * L, sizeof *rec);
     if (!rec) return -1;
     for (int i = 0; i < 2 * L; i++) {
@@ -157,13 +167,18 @@ static int write_scheme(hid_t file, const NbConfig *run, const SublayerSpec *spe
         rec[i] = (SchemeRecord){.layer = i / 2 + 1, .sublayer = i % 2,
                                 .placement = (int)sp->placement, .in_scale = sp->in_scale,
                                 .residual_scale = sp->residual_scale, .init = (int)sp->init,
-                                .init_std = sp->init_std};
+                                .init_std = sp->init_std, .norm_fn = (int)sp->norm_fn,
+                                .dyt_alpha = sp->dyt_alpha, .out_norm = sp->out_norm,
+                                .branch = (int)sp->branch, .branch_init = sp->branch_init,
+                                .embed_norm = sp->embed_norm};
         memcpy(rec[i].init_gain, sp->init_gain, sizeof rec[i].init_gain);
     }
     int rc = -1;
     H5E_BEGIN_TRY {
         hid_t sub_t = enum_type(sub_names, 2), place_t = enum_type(place_names, 2),
-              init_t = enum_type(init_names, 2);
+              init_t = enum_type(init_names, INIT_KIND_COUNT),
+              fn_t = enum_type(fn_names, NORM_FN_COUNT),
+              branch_t = enum_type(branch_names, BRANCH_SCALE_COUNT);
         hsize_t gdim[1] = {SUBLAYER_MAX_WEIGHTS};
         hid_t gain_t = H5Tarray_create2(H5T_NATIVE_FLOAT, 1, gdim);
         hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(SchemeRecord));
@@ -175,6 +190,12 @@ static int write_scheme(hid_t file, const NbConfig *run, const SublayerSpec *spe
         H5Tinsert(t, "init", HOFFSET(SchemeRecord, init), init_t);
         H5Tinsert(t, "init_std", HOFFSET(SchemeRecord, init_std), H5T_NATIVE_FLOAT);
         H5Tinsert(t, "init_gain", HOFFSET(SchemeRecord, init_gain), gain_t);
+        H5Tinsert(t, "norm_fn", HOFFSET(SchemeRecord, norm_fn), fn_t);
+        H5Tinsert(t, "dyt_alpha", HOFFSET(SchemeRecord, dyt_alpha), H5T_NATIVE_FLOAT);
+        H5Tinsert(t, "out_norm", HOFFSET(SchemeRecord, out_norm), H5T_NATIVE_INT);
+        H5Tinsert(t, "branch", HOFFSET(SchemeRecord, branch), branch_t);
+        H5Tinsert(t, "branch_init", HOFFSET(SchemeRecord, branch_init), H5T_NATIVE_FLOAT);
+        H5Tinsert(t, "embed_norm", HOFFSET(SchemeRecord, embed_norm), H5T_NATIVE_INT);
         hid_t ft = H5Tcopy(t);
         H5Tpack(ft);
         hsize_t dims[2] = {(hsize_t)L, 2};
@@ -183,22 +204,25 @@ static int write_scheme(hid_t file, const NbConfig *run, const SublayerSpec *spe
         if (d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, rec) >= 0) {
             const SchemeRow *row = run->schemes[0];
             const SchemeParams *p = &run->scheme_params;
-            /* the constants the scheme functions derive from the depth (or the overrides) */
+            /* the row, then every constant of the scheme table as this run resolves it for
+             * its depth (derived or overridden), whatever the scheme */
             rc = h5_write_attr_string(d, "name", row->name) == 0 &&
-                         h5_write_attr_string(d, "description", row->description) == 0 &&
+                         h5_write_attr_string(d, "label", row->label) == 0 &&
+                         h5_write_attr_string(d, "description", row->formula) == 0 &&
                          h5_write_attr_string(d, "source", row->source) == 0 &&
                          h5_write_attr_string(d, "columns", "attn, mlp") == 0 &&
-                         h5_write_attr_double(d, "init_std", p->init_std) == 0 &&
-                         h5_write_attr_double(d, "mixln_boundary", scheme_mixln_boundary(p, L)) == 0 &&
-                         h5_write_attr_double(d, "deepnorm_alpha", scheme_deepnorm_alpha(p, L)) == 0 &&
-                         h5_write_attr_double(d, "deepnorm_beta", scheme_deepnorm_beta(p, L)) == 0
+                         h5_write_attr_double(d, "init_std", p->init_std) == 0
                      ? 0
                      : -1;
+            for (int k = 0; rc == 0 && k < scheme_key_count(); k++) {
+                const SchemeConst *c = scheme_key_at(k);
+                rc = h5_write_attr_double(d, c->key, scheme_const_value(c, p, L));
+            }
         }
         if (d >= 0) H5Dclose(d);
         H5Sclose(space);
         H5Tclose(ft), H5Tclose(t), H5Tclose(gain_t);
-        H5Tclose(init_t), H5Tclose(place_t), H5Tclose(sub_t);
+        H5Tclose(init_t), H5Tclose(place_t), H5Tclose(sub_t), H5Tclose(fn_t), H5Tclose(branch_t);
     } H5E_END_TRY;
     free(rec);
     return rc;

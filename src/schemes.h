@@ -1,26 +1,49 @@
-/* schemes.h — normalization schemes as data.
+/* schemes.h — normalization schemes as data: one row per scheme.
  *
- * A scheme is one row of a table (schemes.c): a name, its source, and a function that
- * derives, for a model of depth L, the SublayerSpec of every sublayer of every block. The
- * block code in model.c reads the spec and never tests a scheme's name, so adding a scheme
- * is adding a row. The definitions follow docs/design.md section 3.
+ * Owns the scheme table (schemes.c) and everything a row says about its scheme: its name,
+ * its display label, its formula and source (paper, equation; where a release differs from
+ * the paper, the difference), its constants ({key, default as a function of the depth L,
+ * valid range}: config keys `scheme.<key>` and run-file attributes are generated from them),
+ * and its rule `(constants, L, l, sublayer) -> SublayerSpec`, which gives the placement,
+ * the per-layer scales, the extra norms and branch scales, and the init of every sublayer.
+ * The block code in model.c reads the spec and never tests a scheme's name; config.c,
+ * `show`, runfile.c, report.c and tables.c read the row. Adding a scheme is adding a row
+ * (docs/design.md section 12.1); definitions in docs/design.md section 3.
  */
 #ifndef NORMBENCH_SCHEMES_H
 #define NORMBENCH_SCHEMES_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum {
-    PLACE_PRE = 0,  /* y = r*x + F(s * N(x))     */
-    PLACE_POST = 1, /* y = s * N(r*x + F(x))     */
+    PLACE_PRE = 0,  /* y = r*x + lambda * N2(F(s * N(x)))   (N2, lambda optional)   */
+    PLACE_POST = 1, /* y = s * N(r*x + F(x))                                          */
 } NormPlacement;
 
 typedef enum { SUBLAYER_ATTN = 0, SUBLAYER_MLP = 1 } Sublayer;
 
 typedef enum {
-    INIT_NORMAL = 0, /* normal(0, std * gain)                                 */
-    INIT_XAVIER = 1, /* normal(0, gain * sqrt(2 / (fan_in + fan_out)))       */
+    INIT_NORMAL = 0,         /* normal(0, std * gain)                                    */
+    INIT_XAVIER = 1,         /* normal(0, gain * sqrt(2 / (fan_in + fan_out)))           */
+    INIT_XAVIER_UNIFORM = 2, /* uniform(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))  */
 } InitKind;
+#define INIT_KIND_COUNT 3
+
+/* What stands where the scheme puts a norm. */
+typedef enum {
+    NORM_FN_NORM = 0, /* the config's norm (RMSNorm or LayerNorm), weight (and bias) */
+    NORM_FN_DYT = 1,  /* DyT(x) = gamma * tanh(alpha x) + beta, alpha a learnable scalar */
+} NormFn;
+#define NORM_FN_COUNT 2
+
+/* A learnable scale on the residual branch (PRE placement): y = r x + lambda * branch. */
+typedef enum {
+    BRANCH_NONE = 0,    /* no parameter, lambda = 1 */
+    BRANCH_SCALAR = 1,  /* one learnable scalar (SkipInit) */
+    BRANCH_CHANNEL = 2, /* one learnable scale per channel (LayerScale) */
+} BranchScale;
+#define BRANCH_SCALE_COUNT 3
 
 /* Weight roles inside a sublayer, indexing SublayerSpec.init_gain:
  * attention: q, k, v, o;  MLP: gate, up, down (index 3 unused). */
@@ -35,24 +58,50 @@ typedef struct {
     InitKind init;
     float init_std;                          /* INIT_NORMAL base std            */
     float init_gain[SUBLAYER_MAX_WEIGHTS];   /* per weight role                 */
+    /* --- added with the Curse-of-Depth ablation, Peri-LN and DyT rows --- */
+    NormFn norm_fn;       /* what every norm of this sublayer is                         */
+    float dyt_alpha;      /* DyT: initial alpha of this sublayer's norms (NORM_FN_DYT)  */
+    int out_norm;         /* 1: a second norm N2 on F's output (PRE only)                */
+    BranchScale branch;   /* learnable branch scale lambda (PRE only)                    */
+    float branch_init;    /* its initial value (every element)                           */
+    int embed_norm;       /* read on sublayer 0 only: 1 normalizes h_0 = N_e(embedding) */
 } SublayerSpec;
 
-/* Constants a config may override; NaN means "derive from the depth". */
+/* One constant of a scheme. Its config key is `scheme.<key>`, its run-file attribute
+ * `<key>` (the value the run used); NaN in SchemeParams means "derive from the depth". */
 typedef struct {
-    double mixln_alpha;     /* fraction of Post-LN layers, default 0.25            */
-    double deepnorm_alpha;  /* residual scale a, default (2L)^(1/4)               */
-    double deepnorm_beta;   /* init gain b, default (8L)^(-1/4)                   */
-    double init_std;        /* base normal std, default 0.02                      */
+    const char *key;
+    const char *default_text;      /* the default as the paper writes it: "(2L)^(1/4)" */
+    double (*default_value)(int L);
+    double lo, hi;                 /* valid range; -INFINITY / INFINITY for none       */
+    int lo_open, hi_open;          /* 1: the bound itself is excluded                  */
+    const char *doc;               /* one line: what it is                             */
+} SchemeConst;
+
+#define SCHEME_MAX_CONSTS 4   /* per row */
+#define SCHEME_MAX_KEYS 32    /* distinct keys over the whole table */
+
+/* The constants a config may override, one slot per distinct key of the table
+ * (scheme_key_index), NaN = derive; init_std is `init.std`, shared by every scheme. */
+typedef struct {
+    double value[SCHEME_MAX_KEYS];
+    double init_std; /* base normal std, default 0.02 */
 } SchemeParams;
 
-void scheme_params_default(SchemeParams *p); /* all NaN except init_std = 0.02 */
+void scheme_params_default(SchemeParams *p); /* every value NaN, init_std = 0.02 */
 
+/* Per-row resolved constants, in the row's order (k[i] is consts[i]), handed to its rule. */
 typedef struct SchemeRow {
-    const char *name;
-    const char *description;
-    const char *source;
-    /* fills the spec of sublayer `s` of block l (1-based) in a model of depth L */
-    void (*spec)(const SchemeParams *p, int L, int l, Sublayer s, SublayerSpec *out);
+    const char *name;    /* config and run-file name: exact, case-sensitive */
+    const char *label;   /* for tables and figures: "Pre-LN" */
+    const char *formula; /* the sublayer as a formula */
+    const char *source;  /* paper, equation or table; how a release differs */
+    int featured;        /* 1: drawn in the report's per-probe variance figure */
+    SchemeConst consts[SCHEME_MAX_CONSTS]; /* terminated by key == NULL */
+    /* the rule: fills the spec of sublayer s of block l (1-based) in a model of depth L
+     * from the row's resolved constants k and the base std; `out` starts as the plain spec
+     * (pre placement, unit scales, normal(0, init_std) everywhere, no extras). */
+    void (*spec)(const double *k, int L, int l, Sublayer s, SublayerSpec *out);
 } SchemeRow;
 
 /* NULL when unknown. Names are matched exactly (case-sensitive: the LNS release compared a
@@ -60,6 +109,19 @@ typedef struct SchemeRow {
 const SchemeRow *scheme_find(const char *name);
 size_t scheme_count(void);
 const SchemeRow *scheme_at(size_t i);
+/* "Pre-LN" for "pre_ln"; the name itself for a name not in the table. */
+const char *scheme_label(const char *name);
+
+/* The distinct constant keys of the whole table, in table order (first row first). */
+int scheme_key_count(void);
+const SchemeConst *scheme_key_at(int i);
+int scheme_key_index(const char *key); /* -1 when no row has it */
+
+/* Value of constant `c` of the run: the override in p, else its default for depth L. */
+double scheme_const_value(const SchemeConst *c, const SchemeParams *p, int L);
+/* by key; NaN when no row has the key */
+double scheme_param_get(const SchemeParams *p, const char *key, int L);
+void scheme_param_set(SchemeParams *p, const char *key, double v); /* ignores unknown keys */
 
 /* 0 when the constants are valid for depth L, else -1 with err naming the key (config.c
  * validates with it; the table itself is built once per run, by run.c). */
@@ -69,12 +131,13 @@ int scheme_check_params(const SchemeParams *p, int L, char *err, size_t errlen);
 int scheme_build_table(const SchemeRow *row, const SchemeParams *p, int L, SublayerSpec *specs,
                        char *err, size_t errlen);
 
-/* The constants a run actually uses (overrides applied), for printing and run files. */
-double scheme_mixln_boundary(const SchemeParams *p, int L);  /* floor(alpha L) */
-double scheme_deepnorm_alpha(const SchemeParams *p, int L);
-double scheme_deepnorm_beta(const SchemeParams *p, int L);
+/* `show`: the row's constants as used, then one line per sublayer of the table. */
+void scheme_print(FILE *f, const SchemeRow *row, const SchemeParams *p, int L,
+                  const SublayerSpec *specs);
 
 const char *placement_name(NormPlacement p);
 const char *init_kind_name(InitKind k);
+const char *norm_fn_name(NormFn f);
+const char *branch_scale_name(BranchScale b);
 
 #endif

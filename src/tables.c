@@ -156,17 +156,6 @@ const PaperResult *tables_find_result(const PaperResults *r, const char *source,
     return NULL;
 }
 
-const char *tables_scheme_label(const char *scheme) {
-    static const char *const labels[][2] = {
-        {"pre_ln", "Pre-LN"},       {"post_ln", "Post-LN"},         {"deepnorm", "DeepNorm"},
-        {"mix_ln", "Mix-LN"},       {"lns", "LNS"},                 {"sandwich_ln", "Sandwich-LN"},
-        {"peri_ln", "Peri-LN"},     {"scaled_init", "Scaled init"}, {"dyt", "DyT"},
-    };
-    for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
-        if (!strcmp(labels[i][0], scheme)) return labels[i][1];
-    return scheme;
-}
-
 /* data/paper-results.tsv from the current directory, else beside the binary
  * (build/normbench -> ../data/paper-results.tsv). */
 static void default_results_path(char *out, size_t len) {
@@ -453,7 +442,7 @@ static void write_md(const Table *t, const PaperResults *res, const char *paper,
     fputc('\n', f);
     for (size_t s = 0; s < t->n_schemes; s++) {
         fputs("| ", f);
-        put_md(f, tables_scheme_label(t->schemes[s]));
+        put_md(f, scheme_label(t->schemes[s]));
         fputs(" |", f);
         for (size_t c = 0; c < t->n_cols; c++) {
             Cell cell;
@@ -545,7 +534,7 @@ static void write_tex(const Table *t, const PaperResults *res, const char *paper
     }
     fputs(" \\\\\n\\midrule\n", f);
     for (size_t s = 0; s < t->n_schemes; s++) {
-        put_tex(f, tables_scheme_label(t->schemes[s]));
+        put_tex(f, scheme_label(t->schemes[s]));
         for (size_t c = 0; c < t->n_cols; c++) {
             Cell cell;
             make_cell(&t->cols[c], t->schemes[s], res, paper, &cell);

@@ -82,8 +82,5 @@ void tables_free_results(PaperResults *r);
 const PaperResult *tables_find_result(const PaperResults *r, const char *source,
                                       const char *size, const char *scheme, const char *metric);
 
-/* Display name of a scheme in tables ("Pre-LN" for pre_ln, ...); the name itself when it
- * has none. */
-const char *tables_scheme_label(const char *scheme);
 
 #endif

@@ -343,3 +343,47 @@ double spec_sumsq(const double *x, size_t n) {
     for (size_t i = 0; i < n; i++) s += x[i] * x[i];
     return s;
 }
+
+/* --- DyT (Zhu et al. 2025, "Transformers without Normalization", eq. 1) -------------------- */
+/* out = s (w tanh(alpha x) + b) */
+void spec_dyt_forward(double *out, const double *inp, double alpha, const double *w,
+                      const double *b, int N, int C, double s) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            size_t i = (size_t)n * C + c;
+            out[i] = s * (w[c] * tanh(alpha * inp[i]) + (b ? b[c] : 0.0));
+        }
+}
+
+/* d tanh(a x)/dx = a (1 - tanh^2), d/da = x (1 - tanh^2) */
+void spec_dyt_backward(double *dinp, double *dalpha, double *dw, double *db, const double *dout,
+                       const double *inp, double alpha, const double *w, int N, int C,
+                       double s) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            size_t i = (size_t)n * C + c;
+            double t = tanh(alpha * inp[i]), g = s * dout[i];
+            dinp[i] += g * w[c] * alpha * (1.0 - t * t);
+            *dalpha += g * w[c] * inp[i] * (1.0 - t * t);
+            dw[c] += g * t;
+            if (db) db[c] += g;
+        }
+}
+
+/* --- branch scale (LayerScale: SC = C; SkipInit: SC = 1) ----------------------------------- */
+void spec_branch_scale_forward(double *out, const double *inp, const double *scale, int N, int C,
+                               int SC) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            out[(size_t)n * C + c] = scale[SC == 1 ? 0 : c] * inp[(size_t)n * C + c];
+}
+
+void spec_branch_scale_backward(double *dinp, double *dscale, const double *dout,
+                                const double *inp, const double *scale, int N, int C, int SC) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            size_t i = (size_t)n * C + c;
+            dinp[i] += scale[SC == 1 ? 0 : c] * dout[i];
+            dscale[SC == 1 ? 0 : c] += dout[i] * inp[i];
+        }
+}

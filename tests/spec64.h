@@ -53,6 +53,21 @@ void spec_norm_stats(NormKind kind, double *mean, double *rstd, const double *in
 void spec_norm_backward(NormKind kind, double *dinp, double *dw, double *db, const double *dout,
                         const double *inp, const double *w, int N, int C, double eps, double s);
 
+/* --- DyT (a norm's replacement) and the learnable branch scale ---------------------------- */
+/* out = s * (w * tanh(alpha x) + b)   (b may be NULL) */
+void spec_dyt_forward(double *out, const double *inp, double alpha, const double *w,
+                      const double *b, int N, int C, double s);
+/* dinp += d/dinp, *dalpha += d/dalpha, dw += d/dw, db += d/db (db may be NULL) */
+void spec_dyt_backward(double *dinp, double *dalpha, double *dw, double *db, const double *dout,
+                       const double *inp, double alpha, const double *w, int N, int C,
+                       double s);
+/* out[n,c] = scale[SC == 1 ? 0 : c] * inp[n,c]  (SC = C per channel, or 1 scalar) */
+void spec_branch_scale_forward(double *out, const double *inp, const double *scale, int N, int C,
+                               int SC);
+/* dinp += scale * dout;  dscale[j] += sum of dout * inp over what scale[j] multiplies */
+void spec_branch_scale_backward(double *dinp, double *dscale, const double *dout,
+                                const double *inp, const double *scale, int N, int C, int SC);
+
 /* --- rotary position embedding ------------------------------------------------------------ */
 /* HF rotate_half layout (pair i with i + HS/2, angle t theta^(-2i/HS), t the position within
  * the sequence); x is [B,T,NH,HS]. out may equal inp. */

@@ -14,6 +14,13 @@
 #include <unistd.h>
 
 #include "config.h"
+
+/* the raw value of scheme constant `key` in a loaded config (NaN: not set) */
+static double raw(const NbConfig *c, const char *key) {
+    int k = scheme_key_index(key);
+    ck_assert_msg(k >= 0, "%s is a constant of the scheme table", key);
+    return c->scheme_params.value[k];
+}
 #include "sha256.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -95,8 +102,9 @@ START_TEST(defaults_fill_every_key) {
     ck_assert_int_eq(c.model.final_norm, 1);
     ck_assert(c.model.embed_std == 0.02f);
     ck_assert(c.scheme_params.init_std == 0.02);
-    ck_assert(isnan(c.scheme_params.mixln_alpha) && isnan(c.scheme_params.deepnorm_alpha) &&
-              isnan(c.scheme_params.deepnorm_beta));
+    /* every scheme constant of the table is unset (NaN: derived from the depth) */
+    ck_assert_int_gt(scheme_key_count(), 0);
+    for (int k = 0; k < scheme_key_count(); k++) ck_assert(isnan(c.scheme_params.value[k]));
     ck_assert_int_eq(c.n_schemes, 1);
     ck_assert_str_eq(c.schemes[0]->name, "pre_ln");
     ck_assert_int_eq(c.n_seeds, 1);
@@ -224,14 +232,14 @@ START_TEST(scheme_as_a_mapping_with_constants) {
     load_ok(&c, "scheme:\n  name: mix_ln\n  mixln_alpha: 0.5\n", NULL, 0);
     ck_assert_int_eq(c.n_schemes, 1);
     ck_assert_str_eq(c.schemes[0]->name, "mix_ln");
-    ck_assert(c.scheme_params.mixln_alpha == 0.5);
-    ck_assert(isnan(c.scheme_params.deepnorm_alpha)); /* unset: derived from the depth */
+    ck_assert(raw(&c, "mixln_alpha") == 0.5);
+    ck_assert(isnan(raw(&c, "deepnorm_alpha"))); /* unset: derived from the depth */
     config_free(&c);
     load_ok(&c,
             "scheme:\n  name: [deepnorm, pre_ln]\n  deepnorm_alpha: 2.5\n  deepnorm_beta: 0.3\n",
             NULL, 0);
     ck_assert_int_eq(c.n_schemes, 2);
-    ck_assert(c.scheme_params.deepnorm_alpha == 2.5 && c.scheme_params.deepnorm_beta == 0.3);
+    ck_assert(raw(&c, "deepnorm_alpha") == 2.5 && raw(&c, "deepnorm_beta") == 0.3);
     config_free(&c);
     /* a mapping without a name keeps the default scheme */
     load_ok(&c, "scheme: {mixln_alpha: 0.75}\n", NULL, 0);
@@ -281,7 +289,7 @@ START_TEST(set_values_are_yaml_lists_and_mappings_too) {
     ck_assert_int_eq(c.n_schemes, 2);
     ck_assert_str_eq(c.schemes[1]->name, "lns");
     ck_assert_int_eq(c.n_seeds, 3);
-    ck_assert(c.scheme_params.mixln_alpha == 0.3);
+    ck_assert(raw(&c, "mixln_alpha") == 0.3);
     ck_assert_int_eq(c.eval.every, 5);
     ck_assert_int_eq(c.eval.batches, 1);
     config_free(&c);
@@ -348,8 +356,8 @@ static const ErrCase ERRORS[] = {
      "%s:1: train.steps: unknown key (valid: name, model, init, scheme, seed, train, eval, "
      "data, metrics, backend, output)"},
     {"scheme:\n  names: [lns]\n",
-     "%s:2: scheme.names: unknown key (valid: name, mixln_alpha, deepnorm_alpha, "
-     "deepnorm_beta)"},
+     "%s:2: scheme.names: unknown key (valid: name, deepnorm_alpha, deepnorm_beta, "
+     "mixln_alpha, dsinit_alpha, layerscale_eps, dyt_alpha_attn, dyt_alpha_other)"},
     /* wrong types */
     {"train:\n  steps: ten\n", "%s:2: train.steps: expected an integer, got ten"},
     {"train:\n  steps: 2.5\n", "%s:2: train.steps: expected an integer, got 2.5"},
@@ -506,11 +514,8 @@ static void assert_same_config(const NbConfig *a, const NbConfig *b) {
     for (int i = 0; i < a->n_seeds; i++) ck_assert_uint_eq(a->seeds[i], b->seeds[i]);
     const SchemeParams *p = &a->scheme_params, *q = &b->scheme_params;
     ck_assert(p->init_std == q->init_std);
-    ck_assert(p->mixln_alpha == q->mixln_alpha || (isnan(p->mixln_alpha) && isnan(q->mixln_alpha)));
-    ck_assert(p->deepnorm_alpha == q->deepnorm_alpha ||
-              (isnan(p->deepnorm_alpha) && isnan(q->deepnorm_alpha)));
-    ck_assert(p->deepnorm_beta == q->deepnorm_beta ||
-              (isnan(p->deepnorm_beta) && isnan(q->deepnorm_beta)));
+    for (int k = 0; k < scheme_key_count(); k++)
+        ck_assert(p->value[k] == q->value[k] || (isnan(p->value[k]) && isnan(q->value[k])));
 }
 
 /* write -> load gives the same config, and writing that gives the same bytes */
@@ -628,6 +633,16 @@ START_TEST(shipped_configs_load_and_round_trip) {
     ck_assert_int_eq(c.n_schemes, 5);
     ck_assert(c.train.min_lr == c.train.lr / 10);
     ck_assert_int_eq(c.train.warmup, c.train.steps / 10);
+    assert_round_trip(&c);
+    config_free(&c);
+    /* the zoo: every row of the scheme table, in its order, 3 seeds */
+    rc = config_load(&c, "configs/demo/zoo.yaml", NULL, 0, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_int_eq(c.n_schemes, (int)scheme_count());
+    for (int i = 0; i < c.n_schemes; i++) ck_assert_ptr_eq(c.schemes[i], scheme_at((size_t)i));
+    ck_assert_int_eq(c.n_seeds, 3);
+    ck_assert_int_eq(c.model.n_layer, 12);
+    ck_assert_int_eq(c.model.d_model, 64);
     assert_round_trip(&c);
     config_free(&c);
     rc = config_load(&c, "configs/tiny/tiny.yaml", NULL, 0, err, sizeof err);

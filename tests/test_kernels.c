@@ -30,7 +30,7 @@
 #include "spec64.h"
 #include "testutil.h"
 
-enum { MAX_IN = 3 };
+enum { MAX_IN = 4 };
 static const double SPEC_TOL = 1e-5;     /* fp32 op, forward or backward, vs float64 spec */
 static const double BACKWARD_TOL = 1e-4; /* fp32 backward vs finite differences of the spec */
 static const double SPEC_FD_TOL = 1e-9;  /* float64 spec backward vs its finite differences */
@@ -394,9 +394,70 @@ static void crossentropy_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN])
     be->ops->release(be, losses);
 }
 
+/* --- DyT: out = s (w tanh(alpha x) + b); alpha a scalar parameter ------------------------ */
+static void dyt_spec(const OpCase *c, double *out) {
+    spec_dyt_forward(out, c->in_d[0], c->in_d[1][0], c->in_d[2], c->in_d[3], c->N, c->C,
+                     c->scale);
+}
+static void dyt_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_dyt_backward(grads[0], grads[1], grads[2], grads[3], c->dout_d, c->in_d[0],
+                      c->in_d[1][0], c->in_d[2], c->N, c->C, c->scale);
+}
+static void dyt_fwd(Backend *be, const OpCase *c, float *out) {
+    void *in[4];
+    for (int k = 0; k < 4; k++) in[k] = dev_act(be, c->in_f[k], c->in_len[k]);
+    void *o = dev_act(be, NULL, c->out_len);
+    be->ops->dyt_forward(be, o, in[0], in[1], in[2], in[3], c->N, c->C, c->scale);
+    take_act(be, out, o, c->out_len);
+    for (int k = 0; k < 4; k++) be->ops->release(be, in[k]);
+}
+static void dyt_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
+    void *in[4];
+    for (int k = 0; k < 4; k++) in[k] = dev_act(be, c->in_f[k], c->in_len[k]);
+    void *dout = dev_act(be, c->dout_f, c->out_len), *dx = dev_act(be, grads[0], c->in_len[0]);
+    float *dp[4] = {NULL};
+    for (int k = 1; k < 4; k++) dp[k] = dev_f32(be, grads[k], c->in_len[k]);
+    be->ops->dyt_backward(be, dx, dp[1], dp[2], dp[3], dout, in[0], in[1], in[2], c->N, c->C,
+                          c->scale);
+    take_act(be, grads[0], dx, c->in_len[0]);
+    for (int k = 1; k < 4; k++) take_f32(be, grads[k], dp[k], c->in_len[k]);
+    for (int k = 0; k < 4; k++) be->ops->release(be, in[k]);
+    be->ops->release(be, dout);
+}
+
+/* --- branch scale: out = lambda * x, lambda [C] (LayerScale) or [1] (SkipInit) ------------- */
+static int branch_sc(const OpCase *c) { return (int)c->in_len[1]; }
+static void branch_spec(const OpCase *c, double *out) {
+    spec_branch_scale_forward(out, c->in_d[0], c->in_d[1], c->N, c->C, branch_sc(c));
+}
+static void branch_spec_bwd(const OpCase *c, double *grads[MAX_IN]) {
+    spec_branch_scale_backward(grads[0], grads[1], c->dout_d, c->in_d[0], c->in_d[1], c->N,
+                               c->C, branch_sc(c));
+}
+static void branch_fwd(Backend *be, const OpCase *c, float *out) {
+    void *x = dev_act(be, c->in_f[0], c->in_len[0]), *lam = dev_act(be, c->in_f[1], c->in_len[1]);
+    void *o = dev_act(be, NULL, c->out_len);
+    be->ops->branch_scale_forward(be, o, x, lam, c->N, c->C, branch_sc(c));
+    take_act(be, out, o, c->out_len);
+    be->ops->release(be, x);
+    be->ops->release(be, lam);
+}
+static void branch_bwd(Backend *be, const OpCase *c, float *grads[MAX_IN]) {
+    void *x = dev_act(be, c->in_f[0], c->in_len[0]), *lam = dev_act(be, c->in_f[1], c->in_len[1]);
+    void *dout = dev_act(be, c->dout_f, c->out_len), *dx = dev_act(be, grads[0], c->in_len[0]);
+    float *dlam = dev_f32(be, grads[1], c->in_len[1]);
+    be->ops->branch_scale_backward(be, dx, dlam, dout, x, lam, c->N, c->C, branch_sc(c));
+    take_act(be, grads[0], dx, c->in_len[0]);
+    take_f32(be, grads[1], dlam, c->in_len[1]);
+    be->ops->release(be, x);
+    be->ops->release(be, lam);
+    be->ops->release(be, dout);
+}
+
 enum {
     CASE_EMBEDDING, CASE_MATMUL, CASE_RMSNORM, CASE_LAYERNORM, CASE_ROPE, CASE_ATTENTION,
-    CASE_ATTENTION_BLOCKS, CASE_SWIGLU, CASE_RESIDUAL, CASE_CROSSENTROPY, CASE_COUNT
+    CASE_ATTENTION_BLOCKS, CASE_SWIGLU, CASE_RESIDUAL, CASE_CROSSENTROPY, CASE_DYT,
+    CASE_BRANCH_CHANNEL, CASE_BRANCH_SCALAR, CASE_COUNT
 };
 
 static void add_input(OpCase *c, const char *name, size_t len, uint64_t *rng, double lo,
@@ -500,6 +561,27 @@ static void case_make(OpCase *c, int which, uint64_t seed) {
         c->overwrites = 1;
         c->spec_forward = crossentropy_spec, c->spec_backward = crossentropy_spec_bwd;
         c->forward = crossentropy_fwd, c->backward = crossentropy_bwd;
+        break;
+    case CASE_DYT:
+        c->name = "dyt";
+        c->N = 7, c->C = 70, c->scale = 0.7f; /* C > 64: two column blocks of the CPU kernel */
+        add_input(c, "inp", (size_t)c->N * c->C, &rng, -3.0, 3.0);
+        add_input(c, "alpha", 1, &rng, 0.3, 0.9);
+        add_input(c, "weight", (size_t)c->C, &rng, 0.5, 1.5);
+        add_input(c, "bias", (size_t)c->C, &rng, -0.5, 0.5);
+        c->out_len = (size_t)c->N * c->C;
+        c->spec_forward = dyt_spec, c->spec_backward = dyt_spec_bwd;
+        c->forward = dyt_fwd, c->backward = dyt_bwd;
+        break;
+    case CASE_BRANCH_CHANNEL:
+    case CASE_BRANCH_SCALAR:
+        c->name = which == CASE_BRANCH_CHANNEL ? "branch_scale (channel)" : "branch_scale (scalar)";
+        c->N = 7, c->C = 70;
+        add_input(c, "inp", (size_t)c->N * c->C, &rng, -1, 1);
+        add_input(c, "scale", which == CASE_BRANCH_CHANNEL ? (size_t)c->C : 1, &rng, -0.5, 0.5);
+        c->out_len = (size_t)c->N * c->C;
+        c->spec_forward = branch_spec, c->spec_backward = branch_spec_bwd;
+        c->forward = branch_fwd, c->backward = branch_bwd;
         break;
     default:
         ck_abort_msg("no case %d", which);

@@ -88,7 +88,7 @@ static void tiny_setup(Tiny *t, const char *scheme, int threads) {
     scheme_params_default(&sp);
     char err[256];
     ck_assert_int_eq(scheme_build_table(scheme_find(scheme), &sp, 4, t->specs, err, sizeof err), 0);
-    ck_assert_int_eq(param_table_build(&t->cfg, &t->table), 0);
+    ck_assert_int_eq(param_table_build(&t->cfg, t->specs, &t->table), 0);
     uint64_t rng = 42;
     for (int i = 0; i < TBATCHES * TB * 8; i++) {
         t->tokens[i] = (int32_t)(rng_next(&rng) % 19);

@@ -244,6 +244,8 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
         float in_scale, residual_scale;
         int init;
         float init_std, gain[4];
+        int out_norm, embed_norm;
+        float dyt_alpha, branch_init;
     } Row;
     hid_t e_sub = H5Tenum_create(H5T_NATIVE_INT), e_place = H5Tenum_create(H5T_NATIVE_INT),
           e_init = H5Tenum_create(H5T_NATIVE_INT);
@@ -262,6 +264,10 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
     H5Tinsert(rt, "init", HOFFSET(Row, init), e_init);
     H5Tinsert(rt, "init_std", HOFFSET(Row, init_std), H5T_NATIVE_FLOAT);
     H5Tinsert(rt, "init_gain", HOFFSET(Row, gain), garr);
+    H5Tinsert(rt, "out_norm", HOFFSET(Row, out_norm), H5T_NATIVE_INT);
+    H5Tinsert(rt, "embed_norm", HOFFSET(Row, embed_norm), H5T_NATIVE_INT);
+    H5Tinsert(rt, "dyt_alpha", HOFFSET(Row, dyt_alpha), H5T_NATIVE_FLOAT);
+    H5Tinsert(rt, "branch_init", HOFFSET(Row, branch_init), H5T_NATIVE_FLOAT);
     hid_t ds = H5Dopen2(f, "scheme", H5P_DEFAULT);
     hid_t sp = H5Dget_space(ds);
     hsize_t sd[2];
@@ -278,12 +284,21 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
         ck_assert_int_eq(rows[i].init, (int)specs[i].init);
         ck_assert(rows[i].init_std == specs[i].init_std);
         ck_assert_int_eq(memcmp(rows[i].gain, specs[i].init_gain, sizeof rows[i].gain), 0);
+        ck_assert_int_eq(rows[i].out_norm, specs[i].out_norm);
+        ck_assert_int_eq(rows[i].embed_norm, specs[i].embed_norm);
+        ck_assert(rows[i].dyt_alpha == specs[i].dyt_alpha);
+        ck_assert(rows[i].branch_init == specs[i].branch_init);
     }
     /* mix_ln at L = 4: block 1 post-LN (floor(0.25 * 4) = 1), blocks 2..4 pre-LN */
     ck_assert_int_eq(rows[0].placement, PLACE_POST);
     ck_assert_int_eq(rows[2].placement, PLACE_PRE);
     assert_attr_str(ds, "name", "mix_ln");
-    ck_assert_double_eq(attr_num(ds, "mixln_boundary"), 1);
+    assert_attr_str(ds, "label", "Mix-LN");
+    ck_assert_double_eq(attr_num(ds, "mixln_alpha"), 0.25);
+    /* every constant of the scheme table, resolved for L = 4, whatever the scheme */
+    for (int k = 0; k < scheme_key_count(); k++)
+        ck_assert_double_eq(attr_num(ds, scheme_key_at(k)->key),
+                            scheme_const_value(scheme_key_at(k), &run.scheme_params, L));
     ck_assert_double_eq_tol(attr_num(ds, "deepnorm_alpha"), pow(8.0, 0.25), 1e-15);
     ck_assert_double_eq_tol(attr_num(ds, "deepnorm_beta"), pow(32.0, -0.25), 1e-15);
     H5Sclose(sp), H5Dclose(ds), H5Tclose(rt), H5Tclose(garr);

@@ -304,6 +304,24 @@ START_TEST(test_tables_ours_only) {
 }
 END_TEST
 
+/* --paper cod-ablation: the ablation's rows in the paper's order with the schemes' labels from
+ * the scheme table; a run of one of them fills its cell; admin and group_ln (not built) keep
+ * their names and the published value alone. */
+START_TEST(test_tables_cod_ablation) {
+    char root[64], err[512], d130[128];
+    make_tmpdir(root, sizeof root);
+    snprintf(d130, sizeof d130, "%s/130m", root);
+    mkdir_p(d130);
+    write_run(d130, "skipinit", 1, "finished", 28.0, 134105856);
+    char *md = run_tables(root, "cod-ablation", "md", TABLES_OK, err, sizeof err);
+    assert_contains(md, "\n| LayerScale | — | 27.93 | — |\n| SkipInit | 28.00 (1) | 27.41 | +2.2% |\n"
+                        "| Depth-Scaled Init | — | 26.95 | — |\n| Scaled Init | — | 26.04 | — |\n"
+                        "| LNS + Scaled Init | — | 25.80 | — |\n| Sandwich-LN | — | 26.51 | — |\n"
+                        "| admin | — | 27.91 | — |\n| group_ln | — | 28.01 | — |\n");
+    free(md);
+}
+END_TEST
+
 START_TEST(test_tables_errors) {
     char root[64], err[512], path[256];
     make_tmpdir(root, sizeof root);
@@ -313,7 +331,7 @@ START_TEST(test_tables_errors) {
     assert_contains(err, "no run files (*.h5)");
     free(run_tables(root, "gpt2", "md", TABLES_ERR, err, sizeof err));
     assert_contains(err, "--paper: no published perplexities for 'gpt2'");
-    assert_contains(err, "(it has: cod, mixln)");
+    assert_contains(err, "(it has: cod, mixln, cod-ablation)");
     snprintf(path, sizeof path, "%s/nope", root);
     free(run_tables(path, NULL, "md", TABLES_ERR, err, sizeof err));
     assert_contains(err, "not a run directory");
@@ -371,6 +389,13 @@ START_TEST(test_paper_results_file) {
         {"mixln", "250M", "pre_ln", 21.92},  {"mixln", "1B", "pre_ln", 18.65},
         {"mixln", "71M", "mix_ln", 33.12},   {"mixln", "130M", "mix_ln", 26.07},
         {"mixln", "250M", "mix_ln", 21.39},  {"mixln", "1B", "mix_ln", 18.18},
+        /* the Curse of Depth ablation (LLaMA-130M), as quoted in issue 13 */
+        {"cod-ablation", "130M", "layerscale", 27.93}, {"cod-ablation", "130M", "skipinit", 27.41},
+        {"cod-ablation", "130M", "depth_scaled_init", 26.95},
+        {"cod-ablation", "130M", "scaled_init", 26.04},
+        {"cod-ablation", "130M", "lns_scaled_init", 25.80},
+        {"cod-ablation", "130M", "sandwich_ln", 26.51}, {"cod-ablation", "130M", "admin", 27.91},
+        {"cod-ablation", "130M", "group_ln", 28.01},
     };
     PaperResults r;
     char err[512];
@@ -382,8 +407,8 @@ START_TEST(test_paper_results_file) {
         ck_assert_msg(p != NULL, "%s %s %s missing", want[i].source, want[i].size, want[i].scheme);
         ck_assert_double_eq_tol(p->value, want[i].value, 1e-9);
         ck_assert_int_eq(p->diverged, want[i].value > 1000.0);
-        ck_assert_str_eq(p->table, "1");
-        ck_assert_str_eq(p->arxiv, !strcmp(want[i].source, "cod") ? "2502.05795" : "2412.13795");
+        ck_assert_str_eq(p->table, strcmp(want[i].source, "cod-ablation") ? "1" : "abl");
+        ck_assert_str_eq(p->arxiv, strcmp(want[i].source, "mixln") ? "2502.05795" : "2412.13795");
     }
     ck_assert_ptr_nonnull(tables_find_result(&r, "cod", "130m", "lns", "val_ppl")); /* any case */
     tables_free_results(&r);
@@ -408,6 +433,7 @@ START_TEST(test_paper_configs) {
         {"mixln", "130m", 130e6, 12, 768, 2048, 12, 20000, 2000, 1e-3, 4},
         {"mixln", "250m", 250e6, 24, 768, 2560, 16, 40000, 4000, 1e-3, 4},
         {"mixln", "1b", 1e9, 24, 2048, 5461, 32, 100000, 1000, 5e-4, 4},
+        {"cod-ablation", "130m", 130e6, 12, 768, 2048, 12, 20000, 2000, 1e-3, 6},
     };
     PaperResults res;
     char err[512];
@@ -445,7 +471,7 @@ START_TEST(test_paper_configs) {
          * "1B" is the GaLore/LLaMA-1B shape, 1.339B parameters, counted however one likes
          * (tied 1.274B, without embeddings 1.208B): its exact count is asserted instead */
         ParamTable t;
-        ck_assert_int_eq(param_table_build(m, &t), 0);
+        ck_assert_int_eq(param_table_build(m, NULL, &t), 0);
         double V = 32000, d = m->d_model, L = m->n_layer, ff = m->d_ff;
         ck_assert_uint_eq(t.total, (size_t)(2 * V * d + L * (4 * d * d + 3 * d * ff + 2 * d) + d));
         double rel = (double)t.total / want[i].nominal - 1.0;
@@ -841,6 +867,7 @@ Suite *tables_suite(void) {
     TCase *tc = tcase_create("tables");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_tables_md_paper);
+    tcase_add_test(tc, test_tables_cod_ablation);
     tcase_add_test(tc, test_tables_tsv_paper);
     tcase_add_test(tc, test_tables_tex_paper);
     tcase_add_test(tc, test_tables_ours_only);

@@ -66,7 +66,7 @@ typedef struct {
 } GemmCacheEntry;
 
 enum { GEMM_CACHE_SIZE = 128 };
-enum { SCRATCH_ATTN = 0, SCRATCH_NORM, SCRATCH_EMBED, SCRATCH_REDUCE, SCRATCH_SLOTS };
+enum { SCRATCH_ATTN = 0, SCRATCH_NORM, SCRATCH_EMBED, SCRATCH_REDUCE, SCRATCH_SCHEME, SCRATCH_SLOTS };
 
 typedef struct {
     int device;

@@ -22,6 +22,8 @@
  *   BUDGET_ATTN   2e-2  attention: P is stored in bf16 and, in the backward, dS is rounded
  *                       to bf16 before the dQ/dK GEMMs (two chained roundings)
  *   sumsq: relative error 1e-12 (double accumulation on both sides).
+ * The schemes' ops (DyT, branch scale): out/dinp BUDGET_BF16 (one rounding), their
+ * parameter gradients (dalpha, dweight, dbias, dscale) BUDGET_F32SUM, as norm dweight.
  * Determinism: the same GPU op run twice on the same inputs gives bitwise equal outputs. */
 #ifdef NB_HAVE_CUDA
 
@@ -336,6 +338,118 @@ START_TEST(test_norm) {
                     pair_free(&db);
                 free(hx), free(hw), free(hb), free(hd);
             }
+        }
+    }
+}
+END_TEST
+
+/* ---- the schemes' ops: DyT and the branch scale ---------------------------------------- */
+/* Budgets: out and dinp carry one bf16 rounding (BUDGET_BF16); dalpha, dweight, dbias and
+ * dscale are fp32 sums of products of the same bf16 values, in another order than the
+ * CPU's double (BUDGET_F32SUM, as norm dweight). Each GPU call is also run twice on the same
+ * inputs and must give the same bytes. */
+static void expect_same_gpu(const char *what, const Pair *a, const Pair *b) {
+    size_t bytes = a->n * (a->act ? gpu->act_bytes : 4);
+    unsigned char *ha = xmalloc(bytes), *hb = xmalloc(bytes);
+    gpu->ops->download(gpu, ha, a->g, bytes);
+    gpu->ops->download(gpu, hb, b->g, bytes);
+    n_checks++;
+    ck_assert_msg(memcmp(ha, hb, bytes) == 0, "%s: two GPU runs differ", what);
+    free(ha), free(hb);
+}
+
+START_TEST(test_dyt) {
+    const int shapes[][2] = {{1, 8}, {5, 7}, {64, 768}, {33, 1000}, {3, 4097}, {200, 96}};
+    const float scales[] = {1.0f, 0.40824829f};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (int si = 0; si < 2; si++) {
+            int N = shapes[s][0], C = shapes[s][1];
+            float sc = scales[si];
+            size_t n = (size_t)N * C;
+            float *hx = rand_bf16(n, -3, 3), *ha = rand_bf16(1, 0.2, 0.9),
+                  *hw = rand_bf16((size_t)C, 0.5, 1.5), *hb = rand_bf16((size_t)C, -0.5, 0.5),
+                  *hd = rand_bf16(n, -1, 1);
+            Pair x = pair_act(hx, n), a = pair_act(ha, 1), w = pair_act(hw, (size_t)C),
+                 b = pair_act(hb, (size_t)C), dout = pair_act(hd, n);
+            Pair out = pair_poison(n, 1), out2 = pair_poison(n, 1);
+            cpu->ops->dyt_forward(cpu, out.c, x.c, a.c, w.c, b.c, N, C, sc);
+            gpu->ops->dyt_forward(gpu, out.g, x.g, a.g, w.g, b.g, N, C, sc);
+            gpu->ops->dyt_forward(gpu, out2.g, x.g, a.g, w.g, b.g, N, C, sc);
+            expect_close(LABEL("dyt_forward N=%d C=%d s=%.3f out", N, C, sc), &out, BUDGET_BF16);
+            expect_same_gpu(LABEL("dyt_forward N=%d C=%d determinism", N, C), &out, &out2);
+
+            Pair dx = pair_zero(n, 1), da = pair_zero(1, 0), dw = pair_zero((size_t)C, 0),
+                 db = pair_zero((size_t)C, 0);
+            cpu->ops->dyt_backward(cpu, dx.c, da.c, dw.c, db.c, dout.c, x.c, a.c, w.c, N, C, sc);
+            acc_init(&dx), acc_init(&da), acc_init(&dw), acc_init(&db);
+            Pair dx2 = pair_zero(n, 1), da2 = pair_zero(1, 0), dw2 = pair_zero((size_t)C, 0),
+                 db2 = pair_zero((size_t)C, 0);
+            gpu->ops->copy(gpu, dx2.g, dx.g, n * gpu->act_bytes);
+            gpu->ops->copy(gpu, da2.g, da.g, 4);
+            gpu->ops->copy(gpu, dw2.g, dw.g, (size_t)C * 4);
+            gpu->ops->copy(gpu, db2.g, db.g, (size_t)C * 4);
+            cpu->ops->dyt_backward(cpu, dx.c, da.c, dw.c, db.c, dout.c, x.c, a.c, w.c, N, C, sc);
+            gpu->ops->dyt_backward(gpu, dx.g, da.g, dw.g, db.g, dout.g, x.g, a.g, w.g, N, C, sc);
+            gpu->ops->dyt_backward(gpu, dx2.g, da2.g, dw2.g, db2.g, dout.g, x.g, a.g, w.g, N, C,
+                                   sc);
+            expect_close(LABEL("dyt_backward N=%d C=%d s=%.3f dinp", N, C, sc), &dx, BUDGET_BF16);
+            expect_close(LABEL("dyt_backward N=%d C=%d s=%.3f dalpha", N, C, sc), &da,
+                         BUDGET_F32SUM);
+            expect_close(LABEL("dyt_backward N=%d C=%d s=%.3f dweight", N, C, sc), &dw,
+                         BUDGET_F32SUM);
+            expect_close(LABEL("dyt_backward N=%d C=%d s=%.3f dbias", N, C, sc), &db,
+                         BUDGET_F32SUM);
+            expect_same_gpu(LABEL("dyt_backward N=%d C=%d determinism dinp", N, C), &dx, &dx2);
+            expect_same_gpu(LABEL("dyt_backward N=%d C=%d determinism dalpha", N, C), &da, &da2);
+            expect_same_gpu(LABEL("dyt_backward N=%d C=%d determinism dweight", N, C), &dw, &dw2);
+            expect_same_gpu(LABEL("dyt_backward N=%d C=%d determinism dbias", N, C), &db, &db2);
+            Pair *all[] = {&x, &a, &w, &b, &dout, &out, &out2, &dx, &da, &dw, &db,
+                           &dx2, &da2, &dw2, &db2};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) pair_free(all[k]);
+            free(hx), free(ha), free(hw), free(hb), free(hd);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_branch_scale) {
+    const int shapes[][2] = {{1, 8}, {5, 7}, {64, 768}, {33, 1000}, {3, 4097}, {200, 96}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (int scalar = 0; scalar < 2; scalar++) {
+            int N = shapes[s][0], C = shapes[s][1], SC = scalar ? 1 : C;
+            size_t n = (size_t)N * C;
+            const char *kind = scalar ? "scalar" : "channel";
+            float *hx = rand_bf16(n, -1, 1), *hl = rand_bf16((size_t)SC, -0.5, 0.5),
+                  *hd = rand_bf16(n, -1, 1);
+            Pair x = pair_act(hx, n), lam = pair_act(hl, (size_t)SC), dout = pair_act(hd, n);
+            Pair out = pair_poison(n, 1), out2 = pair_poison(n, 1);
+            cpu->ops->branch_scale_forward(cpu, out.c, x.c, lam.c, N, C, SC);
+            gpu->ops->branch_scale_forward(gpu, out.g, x.g, lam.g, N, C, SC);
+            gpu->ops->branch_scale_forward(gpu, out2.g, x.g, lam.g, N, C, SC);
+            expect_close(LABEL("branch_scale_forward %s N=%d C=%d out", kind, N, C), &out,
+                         BUDGET_BF16);
+            expect_same_gpu(LABEL("branch_scale_forward %s N=%d C=%d determinism", kind, N, C),
+                            &out, &out2);
+            Pair dx = pair_zero(n, 1), dl = pair_zero((size_t)SC, 0);
+            cpu->ops->branch_scale_backward(cpu, dx.c, dl.c, dout.c, x.c, lam.c, N, C, SC);
+            acc_init(&dx), acc_init(&dl);
+            Pair dx2 = pair_zero(n, 1), dl2 = pair_zero((size_t)SC, 0);
+            gpu->ops->copy(gpu, dx2.g, dx.g, n * gpu->act_bytes);
+            gpu->ops->copy(gpu, dl2.g, dl.g, (size_t)SC * 4);
+            cpu->ops->branch_scale_backward(cpu, dx.c, dl.c, dout.c, x.c, lam.c, N, C, SC);
+            gpu->ops->branch_scale_backward(gpu, dx.g, dl.g, dout.g, x.g, lam.g, N, C, SC);
+            gpu->ops->branch_scale_backward(gpu, dx2.g, dl2.g, dout.g, x.g, lam.g, N, C, SC);
+            expect_close(LABEL("branch_scale_backward %s N=%d C=%d dinp", kind, N, C), &dx,
+                         BUDGET_BF16);
+            expect_close(LABEL("branch_scale_backward %s N=%d C=%d dscale", kind, N, C), &dl,
+                         BUDGET_F32SUM);
+            expect_same_gpu(LABEL("branch_scale_backward %s N=%d C=%d determinism dinp", kind, N,
+                                  C), &dx, &dx2);
+            expect_same_gpu(LABEL("branch_scale_backward %s N=%d C=%d determinism dscale", kind,
+                                  N, C), &dl, &dl2);
+            Pair *all[] = {&x, &lam, &dout, &out, &out2, &dx, &dl, &dx2, &dl2};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) pair_free(all[k]);
+            free(hx), free(hl), free(hd);
         }
     }
 }
@@ -693,6 +807,8 @@ static Suite *gpu_suite(void) {
     tcase_add_test(tc, test_memory);
     tcase_add_test(tc, test_matmul);
     tcase_add_test(tc, test_norm);
+    tcase_add_test(tc, test_dyt);
+    tcase_add_test(tc, test_branch_scale);
     tcase_add_test(tc, test_rope);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_swiglu);

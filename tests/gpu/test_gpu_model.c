@@ -169,7 +169,7 @@ static float *init_params(const NbConfig *run, ParamTable *table) {
     SublayerSpec *specs =
         run_build_specs(&run->model, run->schemes[0], &run->scheme_params, err, sizeof err);
     ck_assert_msg(specs != NULL, "%s", err);
-    ck_assert_int_eq(param_table_build(&run->model, table), 0);
+    ck_assert_int_eq(param_table_build(&run->model, specs, table), 0);
     float *host = xmalloc(sizeof(float) * table->total);
     model_init_params(&run->model, table, specs, run->seeds[0], host);
     free(specs);
@@ -313,15 +313,8 @@ static void check_one_step(const char *scheme, const char *norm) {
     config_free(&cfg);
 }
 
-START_TEST(test_step_pre_ln) { check_one_step("pre_ln", "rmsnorm"); }
-END_TEST
-START_TEST(test_step_post_ln) { check_one_step("post_ln", "rmsnorm"); }
-END_TEST
-START_TEST(test_step_deepnorm) { check_one_step("deepnorm", "rmsnorm"); }
-END_TEST
-START_TEST(test_step_mix_ln) { check_one_step("mix_ln", "rmsnorm"); }
-END_TEST
-START_TEST(test_step_lns) { check_one_step("lns", "rmsnorm"); }
+/* every row of the scheme table (schemes.h), RMSNorm */
+START_TEST(test_step_every_scheme) { check_one_step(scheme_at((size_t)_i)->name, "rmsnorm"); }
 END_TEST
 /* LayerNorm: the bias path (and mean) of the norm kernels inside the model */
 START_TEST(test_step_pre_ln_layernorm) { check_one_step("pre_ln", "layernorm"); }
@@ -414,11 +407,7 @@ Suite *gpu_model_suite(void) {
     Suite *s = suite_create("gpu_model");
     TCase *tc = tcase_create("cuda_vs_cpu_model");
     tcase_set_timeout(tc, 1200); /* not enforced without fork; documents the expectation */
-    tcase_add_test(tc, test_step_pre_ln);
-    tcase_add_test(tc, test_step_post_ln);
-    tcase_add_test(tc, test_step_deepnorm);
-    tcase_add_test(tc, test_step_mix_ln);
-    tcase_add_test(tc, test_step_lns);
+    tcase_add_loop_test(tc, test_step_every_scheme, 0, (int)scheme_count());
     tcase_add_test(tc, test_step_pre_ln_layernorm);
     tcase_add_test(tc, test_step_post_ln_layernorm);
     tcase_add_test(tc, test_step_determinism);
