@@ -226,8 +226,8 @@ static int tensor_ok(hid_t loc, const ParamInfo *p) {
     return ok;
 }
 
-int checkpoint_check(const char *path, const ModelConfig *mc, int steps, CheckpointInfo *info,
-                     char *err, size_t errlen) {
+int checkpoint_check(const char *path, const ModelConfig *mc, const SublayerSpec *specs,
+                     int steps, CheckpointInfo *info, char *err, size_t errlen) {
     if (checkpoint_read_info(path, info, err, errlen) != 0) return -1;
     if (info->step > steps) {
         snprintf(err, errlen, "%s: checkpoint step %d beyond train.steps %d", path, info->step,
@@ -236,7 +236,7 @@ int checkpoint_check(const char *path, const ModelConfig *mc, int steps, Checkpo
         return -1;
     }
     ParamTable t;
-    if (param_table_build(mc, &t) != 0) {
+    if (param_table_build(mc, specs, &t) != 0) {
         snprintf(err, errlen, "%s: out of memory checking checkpoint", path);
         checkpoint_info_free(info);
         return -1;

@@ -29,13 +29,14 @@ int checkpoint_save(const char *path, const Model *m, const CheckpointInfo *info
 /* Reads the attributes; info->config_yaml is malloc'ed (checkpoint_info_free). */
 int checkpoint_read_info(const char *path, CheckpointInfo *info, char *err, size_t errlen);
 void checkpoint_info_free(CheckpointInfo *info);
-/* Whether a checkpoint can resume a run of model mc that trains `steps` steps, without a
- * model and without reading tensor data: readable (HDF5 refuses a file cut short), format
- * version 1, 0 <= step <= steps, every parameter and both AdamW moments present as floats
- * of the shapes mc gives with their storage allocated. Returns 0 with info filled
+/* Whether a checkpoint can resume a run of model mc with scheme table specs (which decides
+ * the scheme's own parameters) that trains `steps` steps, without a model and without
+ * reading tensor data: readable (HDF5 refuses a file cut short), format version 1,
+ * 0 <= step <= steps, every parameter and both AdamW moments present as floats of the shapes
+ * mc and specs give, with their storage allocated. Returns 0 with info filled
  * (checkpoint_info_free), or -1 with a one-line reason naming the file. */
-int checkpoint_check(const char *path, const ModelConfig *mc, int steps, CheckpointInfo *info,
-                     char *err, size_t errlen);
+int checkpoint_check(const char *path, const ModelConfig *mc, const SublayerSpec *specs,
+                     int steps, CheckpointInfo *info, char *err, size_t errlen);
 /* Loads parameters and AdamW moments into m, checking every name and shape. */
 int checkpoint_load_state(const char *path, Model *m, char *err, size_t errlen);
 /* Loads parameters only (optimizer state absent or ignored), for evaluation. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "run.h"
 #include "runfile.h"
 
 /* Removes path when it exists; -1 with err when it exists and cannot be removed. */
@@ -89,8 +90,16 @@ int recover_prepare(const NbConfig *run, SweepRun *sr, int fresh, char *note, si
     }
 
     CheckpointInfo info;
-    if (checkpoint_check(sr->checkpoint, &run->model, run->train.steps, &info, why,
-                         sizeof why) != 0) {
+    SublayerSpec *specs =
+        run_build_specs(&run->model, run->schemes[0], &run->scheme_params, err, errlen);
+    if (!specs) {
+        if (readable) runfile_data_free(&d);
+        return -1;
+    }
+    int checked = checkpoint_check(sr->checkpoint, &run->model, specs, run->train.steps, &info,
+                                   why, sizeof why);
+    free(specs);
+    if (checked != 0) {
         if (readable) runfile_data_free(&d);
         if (set_aside(sr->checkpoint, aside, sizeof aside, err, errlen) != 0) return -1;
         snprintf(note, notelen, "%s; set aside as %s, training from step 0", why, aside);
