@@ -43,8 +43,29 @@ else
   CUDA_LIBS :=
 endif
 
-CFLAGS   = $(CFLAGS_BASE) $(CUDA_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS   = $(CUDA_LIBS) $(PKG_LIBS) -lm -fopenmp $(EXTRA_LDFLAGS)
+# MPI (one run across N processes, src/dist.c): compiled in only when mpicc exists (Debian's
+# libopenmpi-dev), like CUDA with nvcc; NO_MPI=1 forces it off. Without it normbench is
+# one process. NCCL (the CUDA side of the same) comes with the CUDA toolkit when nccl.h is
+# there.
+MPICC    ?= $(shell command -v mpicc 2>/dev/null)
+ifeq ($(NO_MPI),1)
+  MPICC :=
+endif
+ifneq ($(MPICC),)
+  MPI_DEFS := -DNB_HAVE_MPI
+  MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+  MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null)
+endif
+ifneq ($(HAVE_CUDA),)
+  ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
+    NVCCFLAGS += -DNB_HAVE_NCCL
+    CUDA_LIBS := -lnccl $(CUDA_LIBS)
+  endif
+  # dist.c calls the CUDA side of the all-reduce (kernels/cuda/cu_nccl.h, plain C)
+endif
+
+CFLAGS   = $(CFLAGS_BASE) $(CUDA_DEFS) $(MPI_DEFS) $(MPI_CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   = $(CUDA_LIBS) $(MPI_LIBS) $(PKG_LIBS) -lm -fopenmp $(EXTRA_LDFLAGS)
 
 LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
@@ -65,6 +86,7 @@ deps:
 	@pkg-config --exists $(PKGS) 2>/dev/null && [ -n "$$(ls /usr/include/*/cblas.h /usr/include/cblas.h 2>/dev/null)" ] \
 	  && command -v gnuplot >/dev/null && command -v h5dump >/dev/null \
 	  && command -v spm_encode >/dev/null && command -v jq >/dev/null \
+	  && command -v mpicc >/dev/null && command -v mpirun >/dev/null \
 	  || bash scripts/install-deps
 
 $(BUILD)/libnormbench.a: $(LIB_OBJS) $(CUDA_OBJS)

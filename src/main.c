@@ -19,11 +19,13 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "data.h"
+#include "dist.h"
 #include "export.h"
 #include "model.h"
 #include "report.h"
 #include "run.h"
 #include "schemes.h"
+#include "slurm.h"
 #include "sweep.h"
 #include "tables.h"
 #include "train.h"
@@ -53,9 +55,9 @@ typedef struct {
     int n_pos;
     const char *sets[64];
     int n_sets;
-    int resume, quiet, stop_after, jobs;
+    int resume, quiet, stop_after, jobs, only, gpus_per_run;
     long step;
-    const char *data, *out, *what, *paper, *format;
+    const char *data, *out, *what, *paper, *format, *emit, *time, *partition;
 } Args;
 
 /* 1 when `arg` is one of the space-separated words of `allowed` */
@@ -83,6 +85,9 @@ static const FlagRow flag_rows[] = {
     STRING_FLAG("--what", what),     STRING_FLAG("--paper", paper),
     STRING_FLAG("--format", format), SWITCH_FLAG("--resume", resume),
     SWITCH_FLAG("--quiet", quiet),
+    {"--only", 0, 0},                {"--gpus-per-run", 0, 0},
+    STRING_FLAG("--emit", emit),     STRING_FLAG("--time", time),
+    STRING_FLAG("--partition", partition),
 };
 
 /* Parses argv[1..] (argv[0] is the command) into a, accepting only the flags named in
@@ -91,6 +96,7 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
     memset(a, 0, sizeof *a);
     a->step = EXPORT_LAST_STEP;
     a->jobs = 1;
+    a->only = -1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (arg[0] != '-') {
@@ -115,6 +121,12 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
             a->sets[a->n_sets++] = value;
         } else if (!strcmp(arg, "--stop-after")) {
             a->stop_after = atoi(value);
+        } else if (!strcmp(arg, "--only") || !strcmp(arg, "--gpus-per-run")) {
+            char *end;
+            long v = strtol(value, &end, 10);
+            if (*end || end == value || v < 0 || v > 1000000)
+                return usage_error(cmd, "expects a count >= 0 after the option, got %s", value);
+            *(arg[2] == 'o' ? &a->only : &a->gpus_per_run) = (int)v;
         } else if (!strcmp(arg, "--step")) {
             a->step = !strcmp(value, "all") ? EXPORT_ALL_STEPS : strtol(value, NULL, 10);
         } else if ((a->jobs = atoi(value)) < 1) { /* -j */
@@ -144,27 +156,81 @@ static void install_stop_handler(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* sweep --emit slurm: the sbatch script on stdout, nothing trained */
+static int emit_slurm(const Command *cmd, const Args *a, NbConfig *cfg) {
+    if (strcmp(a->emit, "slurm") != 0) return usage_error(cmd, "--emit knows slurm, not %s", a->emit);
+    SlurmOptions so = {.config_path = a->pos[0], .sets = a->sets, .n_sets = a->n_sets,
+                       .gpus_per_run = a->gpus_per_run, .time = a->time,
+                       .partition = a->partition};
+    char err[1024];
+    if (slurm_emit(cfg, &so, stdout, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* train: every run from scratch (or --resume), one at a time; sweep: skip what is done,
- * resume what was cut off, -j N at a time. */
+ * resume what was cut off, -j N at a time. Under mpirun or srun every rank runs this, and
+ * each run is one run across the ranks (src/dist.c); ranks > 0 print nothing but errors. */
+static int run_grid_ranks(const Command *cmd, Args *a, int is_sweep);
+
 static int run_grid(const Command *cmd, int argc, char **argv, int is_sweep) {
     Args a;
     int rc = parse_args(cmd, argc, argv,
-                        is_sweep ? "--set --quiet -j --stop-after" : "--set --resume --quiet --stop-after", &a);
+                        is_sweep ? "--set --quiet -j --stop-after --only --emit --gpus-per-run "
+                                   "--time --partition"
+                                 : "--set --resume --quiet --stop-after", &a);
     if (rc) return rc;
     if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one CONFIG");
+    if (!a.emit && (a.time || a.partition || a.gpus_per_run))
+        return usage_error(cmd, "%s", "--time, --partition and --gpus-per-run go with --emit slurm");
+    char err[1024];
+    if (!a.emit && dist_init(&argc, &argv, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    rc = run_grid_ranks(cmd, &a, is_sweep);
+    dist_finalize();
+    return rc;
+}
+
+static int run_grid_ranks(const Command *cmd, Args *a_, int is_sweep) {
+    Args a = *a_;
     NbConfig cfg;
     char err[1024];
+    if (dist_rank() > 0) { /* rank 0 speaks for the run: the others keep stdout quiet */
+        a.quiet = 1;
+        if (!freopen("/dev/null", "w", stdout)) return EXIT_RUN_FAILED;
+    }
     if (config_load(&cfg, a.pos[0], a.sets, a.n_sets, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
+        if (dist_rank() == 0) fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    if (a.emit) {
+        int rc = emit_slurm(cmd, &a, &cfg);
+        config_free(&cfg);
+        return rc;
+    }
+    int bad = a.only >= cfg.n_schemes * cfg.n_seeds ? snprintf(err, sizeof err,
+                  "normbench %s: --only %d: the grid has runs 0..%d", cmd->name, a.only,
+                  cfg.n_schemes * cfg.n_seeds - 1)
+              : dist_size() > 1 && a.jobs > 1 ? snprintf(err, sizeof err,
+                  "normbench %s: -j %d with %d ranks: one run at a time across the ranks",
+                  cmd->name, a.jobs, dist_size())
+              : dist_prepare(&cfg, err, sizeof err) != 0;
+    if (bad) {
+        if (dist_rank() == 0) fprintf(stderr, "%s\n", err);
+        config_free(&cfg);
         return EXIT_USAGE;
     }
     install_stop_handler();
     SweepOptions opt = {.command = cmd->name, .jobs = a.jobs, .fresh = !is_sweep && !a.resume,
                         .progress = a.quiet ? NULL : stderr,
                         .progress_tty = isatty(fileno(stderr)), .stop_flag = &stop_requested,
-                        .stop_after = a.stop_after};
+                        .stop_after = a.stop_after, .only = a.only + 1};
     SweepTotals t;
-    rc = sweep_execute(&cfg, &opt, &t, err, sizeof err);
+    int rc = sweep_execute(&cfg, &opt, &t, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "%s\n", err);
         config_free(&cfg);
@@ -401,6 +467,7 @@ static int cmd_info(const Command *cmd, int argc, char **argv) {
     backend_describe(text, sizeof text);
     printf("normbench backends:\n%s", text);
     printf("BLAS: %s, %d threads\n", openblas_get_config(), openblas_get_num_threads());
+    printf("MPI: %s\n", dist_describe());
     printf("schemes:");
     for (size_t i = 0; i < scheme_count(); i++) printf(" %s", scheme_at(i)->name);
     printf("\n");
@@ -413,8 +480,11 @@ static const Command commands[] = {
     {"train", cmd_train,
      "normbench train CONFIG [--set key.path=value]... [--resume] [--quiet] [--stop-after N]",
      "train every scheme x seed of CONFIG from scratch (--resume: continue from checkpoints)"},
-    {"sweep", cmd_sweep, "normbench sweep CONFIG [-j N] [--set key.path=value]... [--quiet]",
-     "the scheme x seed grid, N runs at a time: finished runs skipped, cut-off runs resumed"},
+    {"sweep", cmd_sweep,
+     "normbench sweep CONFIG [-j N] [--set key.path=value]... [--quiet] [--only INDEX] | "
+     "sweep CONFIG --emit slurm [--gpus-per-run N] [--time T] [--partition P] [--set ...]",
+     "the scheme x seed grid, N runs at a time: finished runs skipped, cut-off runs resumed "
+     "(--only: run INDEX of the grid alone; --emit slurm: the grid as an sbatch job array)"},
     {"report", cmd_report, "normbench report DIR [--quiet]",
      "summary tables and gnuplot figures of the run files in DIR, into DIR/report/"},
     {"export", cmd_export,

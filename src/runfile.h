@@ -77,6 +77,7 @@ typedef struct {
     const char *backend;  /* "cpu", "cuda" */
     const char *device;   /* CPU model or GPU name */
     size_t n_params;
+    int ranks;            /* processes the run was trained on (src/dist.c); 0 counts as 1 */
 } RunFileInfo;
 
 /* Creates (truncating) the run file of `run` (exactly one scheme and seed) whose model uses

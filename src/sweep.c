@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "runfile.h"
 
 static const char *const plan_names[] = {"train", "resume", "skip (finished)", "skip (diverged)"};
@@ -81,7 +82,7 @@ static int run_one(const NbConfig *cfg, const SweepRun *sr, const SweepOptions *
     config_select_run(cfg, sr->scheme_index, sr->seed_index, &run);
     run.backend.threads = threads;
     int resume = sr->plan == PLAN_RESUME;
-    if (!resume) {
+    if (!resume && dist_rank() == 0) {
         unlink(sr->checkpoint); /* a fresh run never continues an old checkpoint */
         unlink(sr->run_file);
     }
@@ -118,8 +119,10 @@ static RunStatus run_and_report(const NbConfig *cfg, const SweepRun *sr, const S
     char err[1024];
     if (run_one(cfg, sr, opt, ds, be, threads, &res, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
+        dist_abort(1, "run failed"); /* with several ranks: never leave the others waiting */
         return RUN_FAILED;
     }
+    if (res.status == RUN_FAILED) dist_abort(1, "run failed");
     print_result(cfg, sr, &res);
     return res.status;
 }
@@ -156,6 +159,7 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
     }
     rc = -1;
     if (sweep_plan(cfg, opt->fresh, &runs, &n, err, errlen) != 0) goto done;
+    dist_bcast(runs, sizeof *runs * (size_t)n); /* several ranks: rank 0's plan for all */
     char dir[NB_PATH_MAX + NB_NAME_MAX + 2];
     sweep_dir(cfg, dir, sizeof dir);
     if (sweep_make_dirs(dir, err, errlen) != 0) goto done;
@@ -170,6 +174,7 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
         int stopping = opt->stop_flag && *opt->stop_flag;
         if (k < n && !stopping && running < jobs) {
             SweepRun *sr = &runs[k++];
+            if (opt->only > 0 && k - 1 != opt->only - 1) continue; /* --only: that run alone */
             if (sr->plan == PLAN_SKIP_FINISHED || sr->plan == PLAN_SKIP_DIVERGED) {
                 totals->skipped++;
                 continue;
