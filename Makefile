@@ -1,6 +1,7 @@
 # normbench build. `make` builds build/normbench (CPU always; the CUDA backend too whenever
-# nvcc is found). `make test` runs the Check suites, `make test-sanitize` the same suites
-# under ASan+UBSan, `make test-gpu` the GPU suites, `make demo` the README's main job.
+# nvcc is found; MPI whenever mpicc is). `make test` runs the Check suites and test-slurm,
+# `make test-sanitize` the same suites under ASan+UBSan, `make test-gpu` the GPU suites,
+# `make demo` the README's main job.
 # Every entry point first checks the dependencies and runs scripts/install-deps if one is
 # missing, so a fresh Debian machine needs no other command.
 
@@ -59,9 +60,9 @@ endif
 ifneq ($(HAVE_CUDA),)
   ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
     NVCCFLAGS += -DNB_HAVE_NCCL
+    CUDA_DEFS += -DNB_HAVE_NCCL
     CUDA_LIBS := -lnccl $(CUDA_LIBS)
   endif
-  # dist.c calls the CUDA side of the all-reduce (kernels/cuda/cu_nccl.h, plain C)
 endif
 
 CFLAGS   = $(CFLAGS_BASE) $(CUDA_DEFS) $(MPI_DEFS) $(MPI_CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
@@ -75,7 +76,7 @@ TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS))
 GPU_TEST_SRCS := $(wildcard tests/gpu/*.c)
 GPU_TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(GPU_TEST_SRCS))
 
-.PHONY: all deps test test-sanitize test-gpu demo bench bench-torch clean tables-small tables-gpu
+.PHONY: all deps test test-slurm test-sanitize test-gpu demo bench bench-torch clean tables-small tables-gpu
 .DEFAULT_GOAL := all
 
 all: deps
@@ -87,6 +88,7 @@ deps:
 	  && command -v gnuplot >/dev/null && command -v h5dump >/dev/null \
 	  && command -v spm_encode >/dev/null && command -v jq >/dev/null \
 	  && command -v mpicc >/dev/null && command -v mpirun >/dev/null \
+	  && command -v sbatch >/dev/null && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/munged ] \
 	  || bash scripts/install-deps
 
 $(BUILD)/libnormbench.a: $(LIB_OBJS) $(CUDA_OBJS)
@@ -124,9 +126,17 @@ $(BUILD)/run_gpu_tests: $(GPU_TEST_OBJS) $(BUILD)/libnormbench.a
 # Tests run from the repository root (they read configs/ and data/). OpenMP threads sleep
 # instead of spinning while they wait (OMP_WAIT_POLICY=passive): tests are not timings, and
 # spinning threads starve each other on a loaded 2-core machine.
+# The suites include 2-rank runs through mpirun (tests/test_dist.c); then test-slurm.
 test: deps
 	@$(MAKE) --no-print-directory $(SUBMAKE_J) $(BUILD)/run_tests $(BUILD)/normbench
 	NB_BIN=$(BUILD)/normbench OMP_WAIT_POLICY=passive $(BUILD)/run_tests
+	@$(MAKE) --no-print-directory test-slurm
+
+# `sweep --emit slurm` against a real one-node Slurm that tests/slurm.sh starts and stops
+# (~15 s); prints why and SKIPPED when Slurm cannot start on this machine (e.g. not root).
+test-slurm: deps
+	@$(MAKE) --no-print-directory $(SUBMAKE_J) $(BUILD)/normbench
+	bash tests/slurm.sh $(BUILD)/normbench
 
 test-sanitize: deps
 	@$(MAKE) --no-print-directory $(SUBMAKE_J) BUILD=build-san NO_CUDA=1 OPT=-O1 \
