@@ -163,4 +163,18 @@ grep -q "pre_ln-s7.h5 *resume" "$log" || fail "the requeued task did not resume 
 resumed=$(h5dump -a resumed_at "$T/runs2/tiny/pre_ln-s7.h5" 2>/dev/null | sed -n 's/.*(0): "\(.*\)"/\1/p')
 [ -n "$resumed" ] || fail "the run file does not record a resume (resumed_at)"
 echo "test-slurm: the requeued task resumed its run from the checkpoint and finished ($(( $(date +%s) - t_requeue )) s after the requeue)"
+# ---- one run across 2 ranks started by srun (PMIx), as a --gpus-per-run task runs it ---------
+if srun --mpi=list 2>&1 | grep -q pmix; then
+    sbatch --wait --ntasks=2 --output="$T/srun2.out" --wrap "srun --mpi=pmix --kill-on-bad-exit=1 \
+        '$NB' train configs/tiny/tiny.yaml --set train.grad_accum=2 --set backend.threads=1 \
+        --set output.dir='$T/runs3' --quiet" >/dev/null || { cat "$T/srun2.out"; fail "2-rank srun job failed"; }
+    r3="$T/runs3/tiny/pre_ln-s1.h5"
+    [ "$(status_of "$r3")" = finished ] || { cat "$T/srun2.out"; fail "2-rank srun run did not finish"; }
+    ranks=$(h5dump -a ranks "$r3" 2>/dev/null | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
+    [ "$ranks" = 2 ] || fail "2-rank srun run file says ranks '$ranks'"
+    [ "$(ls "$T/runs3/tiny" | grep -c '\.h5$')" = 2 ] || fail "2-rank srun run: files $(ls "$T/runs3/tiny")"
+    echo "test-slurm: srun --mpi=pmix -n 2: one run on 2 ranks finished (run file: ranks = 2)"
+else
+    echo "test-slurm: srun has no pmix plugin here: the 2-rank srun check did not run"
+fi
 echo "test-slurm: passed in $(( $(date +%s) - t_start )) s"
