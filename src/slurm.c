@@ -52,6 +52,12 @@ int slurm_emit(const NbConfig *cfg, const SlurmOptions *opt, FILE *out, char *er
     int count = 0;
     if (sweep_plan(cfg, 1, &runs, &count, err, errlen) != 0) return -1;
     const int ranks = opt->gpus_per_run > 0 ? opt->gpus_per_run : 1;
+    if (cfg->train.grad_accum % ranks != 0) { /* what each task would refuse (dist.c) */
+        snprintf(err, errlen, "%s: train.grad_accum: %d micro-batches per step cannot be shared "
+                 "by --gpus-per-run %d ranks", cfg->source_path, cfg->train.grad_accum, ranks);
+        free(runs);
+        return -1;
+    }
 
     fprintf(out, "#!/bin/bash\n"
                  "# normbench sweep '%s' as a Slurm job array: %d scheme(s) x %d seed(s), one "

@@ -300,6 +300,42 @@ START_TEST(a_killed_rank_ends_the_other_ctrl_c_stops_both_and_resume_finishes_bi
 }
 END_TEST
 
+/* the sbatch script of `sweep --emit slurm` (run for real by tests/slurm.sh) and --only */
+START_TEST(emit_slurm_writes_one_array_task_per_run_and_checks_the_ranks) {
+    char cmd[2048], *out;
+    snprintf(cmd, sizeof cmd, "%s sweep " TINY " --set 'scheme=[pre_ln,lns]' --set 'seed=[1,2,3]' "
+             "--set output.dir=/tmp/nbdist-emit --emit slurm --time 1:00:00 --partition p1", bin());
+    ck_assert_msg(sh(cmd, &out) == 0, "%s", out);
+    const char *want[] = {"#!/bin/bash", "#SBATCH --array=0-5\n", "#SBATCH --ntasks=1\n",
+                          "#SBATCH --time=1:00:00\n", "#SBATCH --partition=p1\n",
+                          "#SBATCH --requeue\n", "--only \"$SLURM_ARRAY_TASK_ID\"",
+                          "--dependency=afterany:\"$SLURM_ARRAY_JOB_ID\"", "report '/tmp/nbdist-emit/tiny'",
+                          "--set 'scheme=[pre_ln,lns]'", "task 5   lns       seed 3"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(out, want[i]), "no '%s' in:\n%s", want[i], out);
+    ck_assert_ptr_null(strstr(out, "--gpus-per-task"));
+    free(out);
+    /* 2 GPUs per run: 2 tasks, one GPU each, PMIx */
+    snprintf(cmd, sizeof cmd, "%s sweep " TINY " --set train.grad_accum=4 --set output.dir=/tmp/nbdist-emit "
+             "--emit slurm --gpus-per-run 2", bin());
+    ck_assert_msg(sh(cmd, &out) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "#SBATCH --ntasks=2\n#SBATCH --gpus-per-task=1\n"));
+    ck_assert_ptr_nonnull(strstr(out, "srun --kill-on-bad-exit=1 --mpi=pmix"));
+    free(out);
+    /* ranks that cannot share grad_accum, an --only outside the grid: one line, exit 2 */
+    snprintf(cmd, sizeof cmd, "%s sweep " TINY " --set train.grad_accum=2 --set output.dir=/tmp/nbdist-emit "
+             "--emit slurm --gpus-per-run 3", bin());
+    ck_assert_int_eq(sh(cmd, &out), 2);
+    ck_assert_msg(test_count_lines(out) == 1 && strstr(out, "train.grad_accum"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s sweep " TINY " --set output.dir=/tmp/nbdist-emit --only 1", bin());
+    ck_assert_int_eq(sh(cmd, &out), 2);
+    ck_assert_msg(test_count_lines(out) == 1 && strstr(out, "--only 1"), "%s", out);
+    free(out);
+    ck_assert_int_eq(test_remove_tree("/tmp/nbdist-emit"), 0);
+}
+END_TEST
+
 Suite *dist_suite(void) {
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("mpirun");
@@ -307,6 +343,7 @@ Suite *dist_suite(void) {
     tcase_add_test(tc, two_ranks_match_one_rank_repeat_bitwise_and_write_one_run_file);
     tcase_add_test(tc, a_grad_accum_the_ranks_cannot_share_is_one_line_and_exit_2);
     tcase_add_test(tc, a_killed_rank_ends_the_other_ctrl_c_stops_both_and_resume_finishes_bitwise);
+    tcase_add_test(tc, emit_slurm_writes_one_array_task_per_run_and_checks_the_ranks);
     suite_add_tcase(s, tc);
     return s;
 }
