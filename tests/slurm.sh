@@ -32,11 +32,27 @@ show_logs() {
         [ -f "$f" ] && { echo "---- $f (last lines)"; tail -n 15 "$f"; }
     done
 }
+# pids of the processes that hold a file under $T open or run in it: the job steps of our
+# Slurm (slurmstepd, srun, normbench), which outlive slurmd when a test fails mid-job
+own_processes() {
+    local p
+    for p in /proc/[0-9]*; do
+        { [ "$(readlink "$p/cwd" 2>/dev/null)" = "$T" ] ||
+          ls -l "$p/fd" 2>/dev/null | grep -q "$T/"; } && echo "${p#/proc/}"
+    done
+}
 cleanup() {
+    if [ -s "$T/slurmctld.pid" ]; then # cancel what is left, give it a moment to end
+        squeue -h -o %A 2>/dev/null | xargs -r scancel 2>/dev/null
+        for _ in $(seq 20); do [ -z "$(squeue -h -o %A 2>/dev/null)" ] && break; sleep 0.5; done
+    fi
     for pidfile in "$T"/slurmd.pid "$T"/slurmctld.pid "$T"/munged.pid; do
         [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
     done
     sleep 1
+    local left
+    left=$(own_processes | grep -vx "$$")
+    [ -n "$left" ] && kill -9 $left 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT
