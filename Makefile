@@ -1,6 +1,7 @@
 # normbench build. `make` builds build/normbench (CPU always; the CUDA backend too whenever
-# nvcc is found). `make test` runs the Check suites, `make test-sanitize` the same suites
-# under ASan+UBSan, `make test-gpu` the GPU suites, `make demo` the README's main job.
+# nvcc is found; MPI whenever mpicc is). `make test` runs the Check suites and test-slurm,
+# `make test-sanitize` the same suites under ASan+UBSan, `make test-gpu` the GPU suites,
+# `make demo` the README's main job.
 # Every entry point first checks the dependencies and runs scripts/install-deps if one is
 # missing, so a fresh Debian machine needs no other command.
 
@@ -43,8 +44,29 @@ else
   CUDA_LIBS :=
 endif
 
-CFLAGS   = $(CFLAGS_BASE) $(CUDA_DEFS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS   = $(CUDA_LIBS) $(PKG_LIBS) -lm -fopenmp $(EXTRA_LDFLAGS)
+# MPI (one run across N processes, src/dist.c): compiled in only when mpicc exists (Debian's
+# libopenmpi-dev), like CUDA with nvcc; NO_MPI=1 forces it off. Without it normbench is
+# one process. NCCL (the CUDA side of the same) comes with the CUDA toolkit when nccl.h is
+# there.
+MPICC    ?= $(shell command -v mpicc 2>/dev/null)
+ifeq ($(NO_MPI),1)
+  MPICC :=
+endif
+ifneq ($(MPICC),)
+  MPI_DEFS := -DNB_HAVE_MPI
+  MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+  MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null)
+endif
+ifneq ($(HAVE_CUDA),)
+  ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h),)
+    NVCCFLAGS += -DNB_HAVE_NCCL
+    CUDA_DEFS += -DNB_HAVE_NCCL
+    CUDA_LIBS := -lnccl $(CUDA_LIBS)
+  endif
+endif
+
+CFLAGS   = $(CFLAGS_BASE) $(CUDA_DEFS) $(MPI_DEFS) $(MPI_CFLAGS) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   = $(CUDA_LIBS) $(MPI_LIBS) $(PKG_LIBS) -lm -fopenmp $(EXTRA_LDFLAGS)
 
 LIB_SRCS  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c)
 LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
@@ -54,7 +76,7 @@ TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRCS))
 GPU_TEST_SRCS := $(wildcard tests/gpu/*.c)
 GPU_TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(GPU_TEST_SRCS))
 
-.PHONY: all deps test test-sanitize test-gpu demo zoo bench bench-torch clean tables-small tables-gpu fuzz
+.PHONY: all deps test test-slurm test-sanitize test-gpu demo zoo bench bench-torch clean tables-small tables-gpu fuzz
 .DEFAULT_GOAL := all
 
 all: deps
@@ -65,6 +87,8 @@ deps:
 	@pkg-config --exists $(PKGS) 2>/dev/null && [ -n "$$(ls /usr/include/*/cblas.h /usr/include/cblas.h 2>/dev/null)" ] \
 	  && command -v gnuplot >/dev/null && command -v h5dump >/dev/null \
 	  && command -v spm_encode >/dev/null && command -v jq >/dev/null \
+	  && command -v mpicc >/dev/null && command -v mpirun >/dev/null \
+	  && command -v sbatch >/dev/null && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/munged ] \
 	  || bash scripts/install-deps
 
 $(BUILD)/libnormbench.a: $(LIB_OBJS) $(CUDA_OBJS)
@@ -102,6 +126,7 @@ $(BUILD)/run_gpu_tests: $(GPU_TEST_OBJS) $(BUILD)/libnormbench.a
 # Tests run from the repository root (they read configs/ and data/). OpenMP threads sleep
 # instead of spinning while they wait (OMP_WAIT_POLICY=passive): tests are not timings, and
 # spinning threads starve each other on a loaded 2-core machine.
+# The suites include 2-rank runs through mpirun (tests/test_dist.c); then test-slurm.
 # Every suite runs under the BLAS kernels normbench chooses for this CPU (src/cpu_kernels.c);
 # the numerical suites (ops against float64 references, gradient checks, bitwise determinism
 # and resume) then run again under each other OpenBLAS core this CPU can run (generic
@@ -115,6 +140,13 @@ test: deps
 	  NB_BIN=$(BUILD)/normbench OMP_WAIT_POLICY=passive OPENBLAS_CORETYPE=$$k \
 	    $(BUILD)/run_tests $(TEST_KERNEL_SUITES) || exit 1; \
 	done
+	@$(MAKE) --no-print-directory test-slurm
+
+# `sweep --emit slurm` against a real one-node Slurm that tests/slurm.sh starts and stops
+# (~15 s); prints why and SKIPPED when Slurm cannot start on this machine (e.g. not root).
+test-slurm: deps
+	@$(MAKE) --no-print-directory $(SUBMAKE_J) $(BUILD)/normbench
+	bash tests/slurm.sh $(BUILD)/normbench
 
 test-sanitize: deps
 	@$(MAKE) --no-print-directory $(SUBMAKE_J) BUILD=build-san NO_CUDA=1 OPT=-O1 \

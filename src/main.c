@@ -21,11 +21,13 @@
 #include "config.h"
 #include "cpu_kernels.h"
 #include "data.h"
+#include "dist.h"
 #include "export.h"
 #include "model.h"
 #include "report.h"
 #include "run.h"
 #include "schemes.h"
+#include "slurm.h"
 #include "sweep.h"
 #include "tables.h"
 #include "train.h"
@@ -56,8 +58,10 @@ typedef struct {
     const char *sets[64];
     int n_sets;
     int resume, quiet, stop_after, jobs;
+    int only, gpus_per_run;                    /* sweep: --only INDEX, --emit slurm */
     int step;                                  /* export: EXPORT_LAST_STEP, _ALL_STEPS or >= 0 */
     const char *data, *out, *what, *paper, *format;
+    const char *emit, *time, *partition;       /* sweep --emit slurm */
     /* bench */
     int quick, no_ops, no_save, peak_only, reps, threads, steps;
     const char *backend, *models, *commit, *dump_init, *base_commit;
@@ -93,6 +97,10 @@ static const FlagRow flag_rows[] = {
     FLAG("-o", FLAG_STRING, out),             FLAG("--what", FLAG_STRING, what),
     FLAG("--step", FLAG_STEP, step),          FLAG("--paper", FLAG_STRING, paper),
     FLAG("--format", FLAG_STRING, format),
+    /* sweep: one run of the grid; the Slurm script */
+    COUNT_FLAG("--only", only, 0, INT_MAX),   COUNT_FLAG("--gpus-per-run", gpus_per_run, 1, 4096),
+    FLAG("--emit", FLAG_STRING, emit),        FLAG("--time", FLAG_STRING, time),
+    FLAG("--partition", FLAG_STRING, partition),
     /* bench */
     FLAG("--quick", FLAG_SWITCH, quick),      FLAG("--no-ops", FLAG_SWITCH, no_ops),
     FLAG("--no-save", FLAG_SWITCH, no_save),  FLAG("--peak-sgemm-only", FLAG_SWITCH, peak_only),
@@ -122,6 +130,7 @@ static int parse_args(const Command *cmd, int argc, char **argv, const char *all
     a->jobs = 1;
     a->steps = 3;
     a->floor = 0.02;
+    a->only = -1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (arg[0] != '-') {
@@ -196,27 +205,81 @@ static void install_stop_handler(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* sweep --emit slurm: the sbatch script on stdout, nothing trained */
+static int emit_slurm(const Command *cmd, const Args *a, NbConfig *cfg) {
+    if (strcmp(a->emit, "slurm") != 0) return usage_error(cmd, "--emit knows slurm, not %s", a->emit);
+    SlurmOptions so = {.config_path = a->pos[0], .sets = a->sets, .n_sets = a->n_sets,
+                       .gpus_per_run = a->gpus_per_run, .time = a->time,
+                       .partition = a->partition};
+    char err[1024];
+    if (slurm_emit(cfg, &so, stdout, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* train: every run from scratch (or --resume), one at a time; sweep: skip what is done,
- * resume what was cut off, -j N at a time. */
+ * resume what was cut off, -j N at a time. Under mpirun or srun every rank runs this, and
+ * each run is one run across the ranks (src/dist.c); ranks > 0 print nothing but errors. */
+static int run_grid_ranks(const Command *cmd, Args *a, int is_sweep);
+
 static int run_grid(const Command *cmd, int argc, char **argv, int is_sweep) {
     Args a;
     int rc = parse_args(cmd, argc, argv,
-                        is_sweep ? "--set --quiet -j --stop-after" : "--set --resume --quiet --stop-after", &a);
+                        is_sweep ? "--set --quiet -j --stop-after --only --emit --gpus-per-run "
+                                   "--time --partition"
+                                 : "--set --resume --quiet --stop-after", &a);
     if (rc) return rc;
     if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one CONFIG");
+    if (!a.emit && (a.time || a.partition || a.gpus_per_run))
+        return usage_error(cmd, "%s", "--time, --partition and --gpus-per-run go with --emit slurm");
+    char err[1024];
+    if (!a.emit && dist_init(&argc, &argv, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    rc = run_grid_ranks(cmd, &a, is_sweep);
+    dist_finalize();
+    return rc;
+}
+
+static int run_grid_ranks(const Command *cmd, Args *a_, int is_sweep) {
+    Args a = *a_;
     NbConfig cfg;
     char err[1024];
+    if (dist_rank() > 0) { /* rank 0 speaks for the run: the others keep stdout quiet */
+        a.quiet = 1;
+        if (!freopen("/dev/null", "w", stdout)) return EXIT_RUN_FAILED;
+    }
     if (config_load(&cfg, a.pos[0], a.sets, a.n_sets, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
+        if (dist_rank() == 0) fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    if (a.emit) {
+        int rc = emit_slurm(cmd, &a, &cfg);
+        config_free(&cfg);
+        return rc;
+    }
+    int bad = a.only >= cfg.n_schemes * cfg.n_seeds ? snprintf(err, sizeof err,
+                  "normbench %s: --only %d: the grid has runs 0..%d", cmd->name, a.only,
+                  cfg.n_schemes * cfg.n_seeds - 1)
+              : dist_size() > 1 && a.jobs > 1 ? snprintf(err, sizeof err,
+                  "normbench %s: -j %d with %d ranks: one run at a time across the ranks",
+                  cmd->name, a.jobs, dist_size())
+              : dist_prepare(&cfg, err, sizeof err) != 0;
+    if (bad) {
+        if (dist_rank() == 0) fprintf(stderr, "%s\n", err);
+        config_free(&cfg);
         return EXIT_USAGE;
     }
     install_stop_handler();
     SweepOptions opt = {.command = cmd->name, .jobs = a.jobs, .fresh = !is_sweep && !a.resume,
                         .progress = a.quiet ? NULL : stderr,
                         .progress_tty = isatty(fileno(stderr)), .stop_flag = &stop_requested,
-                        .stop_after = a.stop_after};
+                        .stop_after = a.stop_after, .only = a.only + 1};
     SweepTotals t;
-    rc = sweep_execute(&cfg, &opt, &t, err, sizeof err);
+    int rc = sweep_execute(&cfg, &opt, &t, err, sizeof err);
     if (rc != 0) {
         fprintf(stderr, "%s\n", err);
         config_free(&cfg);
@@ -231,7 +294,8 @@ static int run_grid(const Command *cmd, int argc, char **argv, int is_sweep) {
     /* 130 only when a stop request left work undone: a run stopped, or runs never started
      * (Ctrl-C during the pruning sweep of the last run still finishes it) */
     int accounted = t.finished + t.diverged + t.failed + t.stopped + t.skipped;
-    int interrupted = stop_requested && (t.stopped > 0 || accounted < cfg.n_schemes * cfg.n_seeds);
+    int planned = a.only >= 0 ? 1 : cfg.n_schemes * cfg.n_seeds;
+    int interrupted = stop_requested && (t.stopped > 0 || accounted < planned);
     config_free(&cfg);
     return interrupted ? 130 : (t.diverged || t.failed) ? EXIT_RUN_FAILED : 0;
 }
@@ -474,6 +538,7 @@ static int cmd_info(const Command *cmd, int argc, char **argv) {
     char kernels[512];
     cpu_kernels_describe(kernels, sizeof kernels);
     printf("CPU kernels: %s\n", kernels);
+    printf("MPI: %s\n", dist_describe());
     printf("schemes:");
     for (size_t i = 0; i < scheme_count(); i++) printf(" %s", scheme_at(i)->name);
     printf("\n");
@@ -486,8 +551,11 @@ static const Command commands[] = {
     {"train", cmd_train,
      "normbench train CONFIG [--set key.path=value]... [--resume] [--quiet] [--stop-after N]",
      "train every scheme x seed of CONFIG from scratch (--resume: continue from checkpoints)"},
-    {"sweep", cmd_sweep, "normbench sweep CONFIG [-j N] [--set key.path=value]... [--quiet]",
-     "the scheme x seed grid, N runs at a time: finished runs skipped, cut-off runs resumed"},
+    {"sweep", cmd_sweep,
+     "normbench sweep CONFIG [-j N] [--set key.path=value]... [--quiet] [--only INDEX] | "
+     "sweep CONFIG --emit slurm [--gpus-per-run N] [--time T] [--partition P] [--set ...]",
+     "the scheme x seed grid, N runs at a time: finished runs skipped, cut-off runs resumed "
+     "(--only: run INDEX of the grid alone; --emit slurm: the grid as an sbatch job array)"},
     {"report", cmd_report, "normbench report DIR [--quiet]",
      "summary tables and gnuplot figures of the run files in DIR, into DIR/report/"},
     {"export", cmd_export,

@@ -482,6 +482,8 @@ const ModelConfig *model_config(const Model *m) { return &m->cfg; }
 const ParamTable *model_params(const Model *m) { return &m->table; }
 const SublayerSpec *model_specs(const Model *m) { return m->specs; }
 int model_batch(const Model *m) { return m->B; }
+Backend *model_backend(const Model *m) { return m->be; }
+float *model_grads(Model *m) { return m->grads; }
 
 void model_set_params(Model *m, const float *host) {
     Backend *be = m->be;

@@ -88,6 +88,10 @@ const ModelConfig *model_config(const Model *m);
 const ParamTable *model_params(const Model *m);
 const SublayerSpec *model_specs(const Model *m);
 int model_batch(const Model *m);
+/* The backend the model lives on, and its f32 gradient buffer (model_params(m)->total
+ * floats on that backend, in parameter-table order): src/dist.c sums it across ranks. */
+Backend *model_backend(const Model *m);
+float *model_grads(Model *m);
 
 /* host fp32 <-> model master parameters (t->total floats) */
 void model_set_params(Model *m, const float *host);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "dist.h"
 #include "metrics.h"
 #include "train.h"
 
@@ -192,10 +193,11 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
 
     /* 3. the run file: created, or (resuming) reopened and cut back to the checkpoint's
      *    step; and the fixed validation batches the probes read */
-    if (opt->run_file) {
+    if (opt->run_file && dist_rank() == 0) { /* rank 0 alone writes (src/dist.c) */
         if (probes_open(&probes, run, ds, model_batch(m), err, errlen) != 0) goto done;
         RunFileInfo info = {.backend = be->name, .device = be->device,
-                            .kernels = be->kernels, .n_params = model_params(m)->total};
+                            .kernels = be->kernels, .n_params = model_params(m)->total,
+                            .ranks = dist_size()};
         /* a resumed run continues its own file; never a new file holding only the later
          * steps (src/recover.c decides what a missing file means) */
         if (start_step > 0 && access(opt->run_file, F_OK) != 0) {
@@ -238,7 +240,8 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
         report_progress(opt, run, done_steps, info.loss, info.lr, tokens_per_step * rate,
                         (tc->steps - done_steps) / rate, done_steps == tc->steps);
 
-        int stop = done_steps == opt->stop_after || (opt->stop_flag && *opt->stop_flag);
+        int stop = done_steps == opt->stop_after ||
+                   dist_any(opt->stop_flag && *opt->stop_flag); /* any rank's: all stop */
         int last = done_steps == tc->steps || stop;
         if (every(run->eval.every, done_steps) || done_steps == tc->steps) {
             res->val_loss = train_evaluate(m, ds, run->eval.batches);
@@ -246,7 +249,8 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
             if (rf && runfile_append_eval(rf, done_steps, res->val_loss, err, errlen) != 0)
                 goto done;
         }
-        if (opt->checkpoint && (last || every(tc->checkpoint_every, done_steps))) {
+        if (opt->checkpoint && dist_rank() == 0 &&
+            (last || every(tc->checkpoint_every, done_steps))) {
             /* the run file first, so that it holds every row the checkpoint covers */
             if (rf && runfile_flush(rf, err, errlen) != 0) goto done;
             if (save_checkpoint(run, m, opt->checkpoint, done_steps, initial_loss, yaml, err,

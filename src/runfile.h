@@ -78,6 +78,7 @@ typedef struct {
     const char *device;   /* CPU model or GPU name */
     const char *kernels;  /* the GEMM kernels: "OpenBLAS SkylakeX", "cuBLASLt" */
     size_t n_params;
+    int ranks;            /* processes the run was trained on (src/dist.c); 0 counts as 1 */
 } RunFileInfo;
 
 /* Creates (truncating) the run file of `run` (exactly one scheme and seed) whose model uses

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "recover.h"
 #include "runfile.h"
 #include "runlock.h"
@@ -92,34 +93,44 @@ static int run_one(const NbConfig *cfg, const SweepRun *planned, const SweepOpti
                    size_t errlen) {
     SweepRun sr_locked = *planned, *sr = &sr_locked;
     RunLock lock = RUNLOCK_INIT;
-    int got = runlock_acquire(sr->run_file, &lock, err, errlen);
-    if (got == RUNLOCK_BUSY) {
-        fprintf(stderr, "%s; skipped\n", err);
-        return RUN_ONE_SKIPPED;
-    }
-    if (got != RUNLOCK_HELD) return -1;
     NbConfig run;
     config_select_run(cfg, sr->scheme_index, sr->seed_index, &run);
     run.backend.threads = threads;
-    char note[1024];
-    int rc = recover_prepare(&run, sr, opt->fresh, note, sizeof note, err, errlen);
-    if (note[0]) fprintf(stderr, "%s\n", note);
-    if (rc != 0 || sr->plan == PLAN_SKIP_FINISHED || sr->plan == PLAN_SKIP_DIVERGED) {
-        if (rc == 0) fprintf(stderr, "%s: %s meanwhile; skipped\n", sr->run_file,
-                             sr->plan == PLAN_SKIP_FINISHED ? "finished" : "diverged");
-        config_free(&run);
-        runlock_release(&lock);
-        return rc != 0 ? -1 : RUN_ONE_SKIPPED;
+    /* Rank 0 alone owns the run's files (src/dist.c): it takes the lock and decides under
+     * it what they allow (src/recover.c); the other ranks of a multi-process run follow its
+     * decision: {-1 error, RUN_ONE_SKIPPED, RUN_ONE_TRAINED (go)} and the plan. */
+    int decision[2] = {RUN_ONE_TRAINED, (int)sr->plan};
+    if (dist_rank() == 0) {
+        int got = runlock_acquire(sr->run_file, &lock, err, errlen);
+        char note[1024] = "";
+        if (got == RUNLOCK_BUSY) {
+            fprintf(stderr, "%s; skipped\n", err);
+            decision[0] = RUN_ONE_SKIPPED;
+        } else if (got != RUNLOCK_HELD) {
+            decision[0] = -1;
+        } else if (recover_prepare(&run, sr, opt->fresh, note, sizeof note, err, errlen) != 0) {
+            decision[0] = -1;
+        } else if (sr->plan == PLAN_SKIP_FINISHED || sr->plan == PLAN_SKIP_DIVERGED) {
+            fprintf(stderr, "%s: %s meanwhile; skipped\n", sr->run_file,
+                    sr->plan == PLAN_SKIP_FINISHED ? "finished" : "diverged");
+            decision[0] = RUN_ONE_SKIPPED;
+        }
+        if (note[0]) fprintf(stderr, "%s\n", note);
+        decision[1] = (int)sr->plan;
     }
-    int resume = sr->plan == PLAN_RESUME;
-    RunOptions ropt = {.run_file = sr->run_file, .checkpoint = sr->checkpoint,
-                       .resume = resume, .progress = opt->progress,
-                       .progress_tty = opt->progress_tty, .stop_after = opt->stop_after,
-                       .stop_flag = opt->stop_flag};
-    rc = run_train(&run, ds, be, &ropt, res, err, errlen);
+    dist_bcast(decision, sizeof decision);
+    sr->plan = (RunPlan)decision[1];
+    int rc = decision[0];
+    if (rc == RUN_ONE_TRAINED) {
+        RunOptions ropt = {.run_file = sr->run_file, .checkpoint = sr->checkpoint,
+                           .resume = sr->plan == PLAN_RESUME, .progress = opt->progress,
+                           .progress_tty = opt->progress_tty, .stop_after = opt->stop_after,
+                           .stop_flag = opt->stop_flag};
+        rc = run_train(&run, ds, be, &ropt, res, err, errlen) != 0 ? -1 : RUN_ONE_TRAINED;
+    }
     config_free(&run);
     runlock_release(&lock);
-    return rc != 0 ? -1 : RUN_ONE_TRAINED;
+    return rc;
 }
 
 static void print_result(const NbConfig *cfg, const SweepRun *sr, const RunResult *res) {
@@ -153,8 +164,10 @@ static int run_and_report(const NbConfig *cfg, const SweepRun *sr, const SweepOp
     if (rc == RUN_ONE_SKIPPED) return EXIT_SKIPPED;
     if (rc != RUN_ONE_TRAINED) {
         fprintf(stderr, "%s\n", err);
+        dist_abort(1, "run failed"); /* with several ranks: never leave the others waiting */
         return RUN_FAILED;
     }
+    if (res.status == RUN_FAILED) dist_abort(1, "run failed");
     print_result(cfg, sr, &res);
     return (int)res.status;
 }
@@ -237,6 +250,7 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
     }
     rc = -1;
     if (sweep_plan(cfg, opt->fresh, &runs, &n, err, errlen) != 0) goto done;
+    dist_bcast(runs, sizeof *runs * (size_t)n); /* several ranks: rank 0's plan for all */
     char dir[NB_PATH_MAX + NB_NAME_MAX + 2];
     sweep_dir(cfg, dir, sizeof dir);
     if (sweep_make_dirs(dir, err, errlen) != 0) goto done;
@@ -251,9 +265,10 @@ int sweep_execute(const NbConfig *cfg, const SweepOptions *opt, SweepTotals *tot
         int stopping = opt->stop_flag && *opt->stop_flag;
         if (k < n && !stopping && running < jobs) {
             SweepRun *sr = &runs[k++];
+            if (opt->only > 0 && k - 1 != opt->only - 1) continue; /* --only: that run alone */
             if (sr->plan == PLAN_SKIP_FINISHED || sr->plan == PLAN_SKIP_DIVERGED ||
                 sr->plan == PLAN_SKIP_BUSY) {
-                if (sr->plan == PLAN_SKIP_BUSY)
+                if (sr->plan == PLAN_SKIP_BUSY && dist_rank() == 0)
                     fprintf(stderr, "%s: in progress in another process; skipped\n", sr->run_file);
                 totals->skipped++;
                 continue;

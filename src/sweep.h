@@ -41,6 +41,8 @@ typedef struct {
     int progress_tty;
     const volatile sig_atomic_t *stop_flag;
     int stop_after;              /* tests: stop every run after this many steps */
+    int only;                    /* > 0: run only run number only-1 of the plan (sweep --only,
+                                  * one Slurm array task: src/slurm.c); 0: every run */
 } SweepOptions;
 
 /* mkdir -p */

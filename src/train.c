@@ -1,6 +1,10 @@
 /* train.c — one optimizer step (schedule, accumulation, divergence, clipping, AdamW) and
- * the validation loss (see train.h). */
+ * the validation loss (see train.h). With several ranks (src/dist.c) each computes its share
+ * of the micro-batches and the sums run across ranks before the norm, the divergence test,
+ * clipping and AdamW, so that every rank takes the same decisions and the same update. */
 #include "train.h"
+
+#include "dist.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,7 +54,9 @@ int train_step(Model *m, Dataset *ds, const NbConfig *run, int step, double *ini
     double lr = train_lr_at(tc, step);
     model_zero_grad(m);
     double loss = 0.0;
-    for (int micro = 0; micro < accum; micro++) {
+    int first, last; /* this rank's share of the micro-batches (all of them with one rank) */
+    dist_share(accum, &first, &last);
+    for (int micro = first; micro < last; micro++) {
         uint64_t batch_index = (uint64_t)step * (uint64_t)accum + (uint64_t)micro;
         if (dataset_train_batch(ds, run->seeds[0], batch_index, B, tokens, targets) != 0) {
             snprintf(err, errlen, "train: cannot make training batch %llu",
@@ -60,6 +66,9 @@ int train_step(Model *m, Dataset *ds, const NbConfig *run, int step, double *ini
         loss += model_forward(m, tokens, targets, NULL);
         model_backward(m, NULL);
     }
+    /* with several ranks: the sums over every rank's micro-batches, identical on all */
+    loss = dist_sum_double(loss);
+    dist_sum_grads(m);
     loss /= accum;
     if (isnan(*initial_loss)) *initial_loss = loss;
     /* Gradients summed over micro-batches of mean losses: the mean is 1/accum of them. */

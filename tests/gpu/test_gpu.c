@@ -35,6 +35,7 @@
 
 #include "../testutil.h"
 #include "backend.h"
+#include "cuda/cu_nccl.h"
 #include "gpu_tests.h"
 
 #define BUDGET_EXACT 0.0
@@ -800,6 +801,40 @@ START_TEST(test_determinism) {
 }
 END_TEST
 
+/* The NCCL side of data parallelism with the one GPU a test machine has: a communicator of
+ * one rank, and the in-place sum on the backend's stream (the identity over one rank, bit for
+ * bit), followed by an op on the same stream that must see its result. Several GPUs (real
+ * sums across ranks) are tested by `mpirun -np N` runs, see README "Beyond one machine". */
+START_TEST(test_nccl_one_rank) {
+#ifndef NB_HAVE_NCCL
+    printf("nccl: skipped: not built with NCCL (no nccl.h under the CUDA toolkit)\n");
+#else
+    char err[256];
+    unsigned char id[CU_NCCL_ID_BYTES];
+    ck_assert_msg(cu_nccl_unique_id(id, err, sizeof err) == 0, "%s", err);
+    void *comm = cu_nccl_comm_create(id, 1, 0, err, sizeof err);
+    ck_assert_msg(comm != NULL, "%s", err);
+    const size_t n = 100003;
+    uint64_t state = 15;
+    float *h = xmalloc(n * 4), *back = xmalloc(n * 4);
+    test_fill_uniform(h, n, &state, -3.0, 3.0);
+    float *g = be_alloc(gpu, n * 4);
+    gpu->ops->upload(gpu, g, h, n * 4);
+    ck_assert_msg(cu_nccl_sum_f32(gpu, comm, g, n, 60.0, err, sizeof err) == 0, "%s", err);
+    gpu->ops->download(gpu, back, g, n * 4);
+    ck_assert_msg(memcmp(h, back, n * 4) == 0, "NCCL sum over one rank changed the buffer");
+    double want = 0;
+    for (size_t i = 0; i < n; i++) want += (double)h[i] * h[i];
+    double got = gpu->ops->sumsq_f32(gpu, g, n);
+    ck_assert_msg(fabs(got - want) <= 1e-9 * want, "sumsq after the all-reduce %g, want %g", got, want);
+    gpu_note_check();
+    gpu->ops->release(gpu, g);
+    cu_nccl_comm_destroy(comm);
+    free(h), free(back);
+#endif
+}
+END_TEST
+
 static Suite *gpu_suite(void) {
     Suite *s = suite_create("gpu_ops");
     TCase *tc = tcase_create("cuda_vs_cpu");
@@ -818,6 +853,7 @@ static Suite *gpu_suite(void) {
     tcase_add_test(tc, test_embedding);
     tcase_add_test(tc, test_sumsq);
     tcase_add_test(tc, test_determinism);
+    tcase_add_test(tc, test_nccl_one_rank);
     suite_add_tcase(s, tc);
     return s;
 }
