@@ -152,7 +152,7 @@ START_TEST(two_ranks_match_one_rank_repeat_bitwise_and_write_one_run_file) {
     int run_files, entries;
     count_files(rundir, &run_files, &entries);
     ck_assert_int_eq(run_files, 1);
-    ck_assert_int_eq(entries, 2); /* and its checkpoint */
+    ck_assert_int_eq(entries, 3); /* and its checkpoint and its lock file (src/runlock.c) */
     ck_assert_int_eq(attr_int(f[1], "ranks"), 2);
     ck_assert_int_eq(attr_int(f[0], "ranks"), 1);
     char *status = attr_string(f[1], "status");
