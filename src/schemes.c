@@ -75,6 +75,33 @@ static void spec_deepnorm(const SchemeParams *p, int L, int l, Sublayer s, Subla
     }
 }
 
+/* DeepNorm as the LNS and Mix-LN releases trained it (their NORM_TYPE=deeppost), the rows
+ * behind the papers' published DeepNorm numbers: N(2.8284271247461903 x + F(x)), the
+ * residual scale hard-coded (DeepNet's (2L)^(1/4) only for L = 32), and xavier-normal init
+ * with gain (8L)^(+1/4) on v, o, gate, up and down (DeepNet's b is (8L)^(-1/4)), gain 1 on
+ * q and k. Source: peft_pretraining/modeling_llama.py of github.com/lmsdss/LayerNorm-Scaling
+ * (5d4dd11, 2025-02-07: LlamaDecoderLayer.forward `residual = 2.8284271247461903 *
+ * residual`; LlamaPreTrainedModel._init_weights `xavier_normal_(..., gain=(num_layers * 8)
+ * ** 0.25)` for is_deeppost_layer, gain=1 for is_deeppost_layer_qk), the same lines in
+ * github.com/pixeli99/MixLN (ff45826). scheme.deepnorm_alpha / deepnorm_beta do not apply. */
+static void spec_deepnorm_release(const SchemeParams *p, int L, int l, Sublayer s,
+                                  SublayerSpec *out) {
+    (void)l;
+    spec_base(p, out);
+    const float gain = (float)pow(8.0 * L, 0.25);
+    out->placement = PLACE_POST;
+    out->residual_scale = (float)SCHEME_DEEPNORM_RELEASE_ALPHA;
+    out->init = INIT_XAVIER;
+    if (s == SUBLAYER_ATTN) {
+        out->init_gain[ROLE_V] = gain;
+        out->init_gain[ROLE_O] = gain;
+    } else {
+        out->init_gain[ROLE_GATE] = gain;
+        out->init_gain[ROLE_UP] = gain;
+        out->init_gain[ROLE_DOWN] = gain;
+    }
+}
+
 /* Mix-LN (Li et al. 2024): Post-LN for l <= floor(alpha L), Pre-LN after. */
 static void spec_mix_ln(const SchemeParams *p, int L, int l, Sublayer s, SublayerSpec *out) {
     (void)s;
@@ -94,6 +121,9 @@ static const SchemeRow scheme_table[] = {
     {"post_ln", "N(x + F(x))", "Vaswani et al. 2017", spec_post_ln},
     {"deepnorm", "N(a x + F(x)), a=(2L)^(1/4), xavier gain b=(8L)^(-1/4)",
      "DeepNet, Wang et al. 2022", spec_deepnorm},
+    {"deepnorm_release", "N(2.8284 x + F(x)), xavier gain (8L)^(+1/4): the LNS/Mix-LN releases' DeepNorm",
+     "lmsdss/LayerNorm-Scaling 5d4dd11 and pixeli99/MixLN ff45826, modeling_llama.py (deeppost)",
+     spec_deepnorm_release},
     {"mix_ln", "post_ln for l <= floor(alpha L), pre_ln after (alpha 0.25)",
      "Mix-LN, Li et al. 2024", spec_mix_ln},
     {"lns", "x + F(N(x) / sqrt(l))", "Curse of Depth, Sun et al. 2025, eq. 12", spec_lns},

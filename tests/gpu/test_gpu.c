@@ -531,7 +531,7 @@ START_TEST(test_adamw) {
         float *hp = rand_f32(n, -1, 1);
         Pair p = pair_raw(hp, n), m = pair_zero(n, 0), v = pair_zero(n, 0);
         void *compute = be_alloc(gpu, n * 2);
-        AdamWArgs a = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1};
+        AdamWArgs a = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1, 0};
         for (int step = 1; step <= 3; step++) {
             float *hg = rand_f32(n, -0.01, 0.01);
             Pair g = pair_raw(hg, n);
