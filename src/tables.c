@@ -156,6 +156,10 @@ const PaperResult *tables_find_result(const PaperResults *r, const char *source,
     return NULL;
 }
 
+const char *tables_published_scheme(const char *scheme) {
+    return !strcmp(scheme, "deepnorm_release") ? "deepnorm" : scheme;
+}
+
 const char *tables_scheme_label(const char *scheme) {
     static const char *const labels[][2] = {
         {"pre_ln", "Pre-LN"},       {"post_ln", "Post-LN"},         {"deepnorm", "DeepNorm"},
@@ -329,10 +333,9 @@ static void make_cell(const Column *col, const char *scheme, const PaperResults 
     c->pub = paper && col->paper_size
                  ? tables_find_result(res, paper, col->paper_size, scheme, "val_ppl")
                  : NULL;
-    /* the papers' DeepNorm rows were trained with the releases' DeepNorm (deepnorm_release,
-     * src/schemes.c): its cells stand beside the published DeepNorm values */
-    if (!c->pub && paper && col->paper_size && !strcmp(scheme, "deepnorm_release"))
-        c->pub = tables_find_result(res, paper, col->paper_size, "deepnorm", "val_ppl");
+    if (!c->pub && paper && col->paper_size && strcmp(tables_published_scheme(scheme), scheme))
+        c->pub = tables_find_result(res, paper, col->paper_size, tables_published_scheme(scheme),
+                                    "val_ppl");
     c->rel_diff = c->pub && !c->pub->diverged && c->n_ok
                       ? 100.0 * (c->mean - c->pub->value) / c->pub->value
                       : NAN;

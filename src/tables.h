@@ -85,5 +85,9 @@ const PaperResult *tables_find_result(const PaperResults *r, const char *source,
 /* Display name of a scheme in tables ("Pre-LN" for pre_ln, ...); the name itself when it
  * has none. */
 const char *tables_scheme_label(const char *scheme);
+/* The results file's scheme whose published values a scheme's cells stand beside: the
+ * papers' DeepNorm rows were trained with the releases' DeepNorm, so deepnorm_release ->
+ * deepnorm (its own rows, if the file has any, win); any other scheme -> itself. */
+const char *tables_published_scheme(const char *scheme);
 
 #endif

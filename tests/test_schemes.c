@@ -201,7 +201,7 @@ START_TEST(scheme_names_are_exact_and_unknown_names_are_not_found) {
     ck_assert_ptr_null(scheme_find("LNS"));
     ck_assert_ptr_null(scheme_find("pre-ln"));
     ck_assert_ptr_null(scheme_find(""));
-    ck_assert_int_eq((int)scheme_count(), 5);
+    ck_assert_int_eq((int)scheme_count(), 6);
     for (size_t i = 0; i < scheme_count(); i++)
         ck_assert_ptr_eq(scheme_find(scheme_at(i)->name), scheme_at(i));
 }
