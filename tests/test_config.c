@@ -645,6 +645,7 @@ START_TEST(shipped_configs_load_and_round_trip) {
     ck_assert_int_eq(c.model.seq_len, 64);
     ck_assert_int_eq(c.train.batch * c.train.grad_accum, 32); /* sequences per step */
     ck_assert_int_eq(c.n_schemes, 5);
+    ck_assert_int_eq(c.n_seeds, 3); /* error bars by default */
     ck_assert(c.train.min_lr == c.train.lr / 10);
     ck_assert_int_eq(c.train.warmup, c.train.steps / 10);
     assert_round_trip(&c);
