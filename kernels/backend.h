@@ -59,7 +59,10 @@ typedef struct {
      *   v = bf16(bf16(b2 v) + (1-b2) g g)                    (_foreach_mul_, _foreach_addcmul_)
      *   d = bf16(bf16(bf16(sqrt v) / sqrt(1-b2^t)) + eps)    (_foreach_sqrt, _div_, _add_)
      *   p = bf16(p + (-lr / (1-b1^t)) (m / d))                (_foreach_addcdiv_)
-     * with 1-b1^t, sqrt(1-b2^t) and -lr/(1-b1^t) computed in double, then used in fp32. */
+     * with 1-b1^t, sqrt(1-b2^t) and -lr/(1-b1^t) computed in double, then used in fp32.
+     * This is torch 2.x's foreach Adam (the default on CUDA); the releases pin no torch
+     * version (requirements.txt: `torch`; exp_requirements.txt: transformers==4.31.0, of
+     * mid-2023). torch 1.x's single-tensor step rounded m twice (mul_, add_) instead. */
     int bf16_pure;
 } AdamWArgs;
 
