@@ -375,6 +375,12 @@ START_TEST(summary_tables_match_hand_computed_values) {
     ck_assert_ptr_nonnull(strstr(md, "| pre_ln | 4 | 3 | 13.000 | 3.606 | 1 |\n"));
     ck_assert_ptr_nonnull(strstr(md, "| post_ln | 1 | 0 | – | – | 1 |\n"));
     ck_assert_ptr_nonnull(strstr(md, "| lns | 1 | 1 | 9.500 | – | 0 |\n"));
+    /* paired with pre_ln by seed: only lns s1 (9.5) against pre_ln s1 (10) finished both:
+     * ln 9.5 - ln 10 = -0.0513, one pair, lower on it; post_ln and mix_ln have no pair */
+    ck_assert_ptr_nonnull(strstr(md, "## Against pre_ln, seed by seed"));
+    ck_assert_ptr_nonnull(strstr(md, "| lns | 1 | -0.0513 | – | 1 of 1 |\n"));
+    ck_assert_ptr_nonnull(strstr(md, "| post_ln | 0 | – | – | – |\n"));
+    ck_assert_ptr_nonnull(strstr(md, "| mix_ln | 0 | – | – | – |\n"));
     ck_assert_ptr_nonnull(strstr(md, "gnuplot-nox"));
     ck_assert_ptr_null(strstr(md, "ckpt_scheme"));
     ck_assert_ptr_null(strstr(md, "Skipped files"));
