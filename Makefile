@@ -102,9 +102,19 @@ $(BUILD)/run_gpu_tests: $(GPU_TEST_OBJS) $(BUILD)/libnormbench.a
 # Tests run from the repository root (they read configs/ and data/). OpenMP threads sleep
 # instead of spinning while they wait (OMP_WAIT_POLICY=passive): tests are not timings, and
 # spinning threads starve each other on a loaded 2-core machine.
+# Every suite runs under the BLAS kernels normbench chooses for this CPU (src/cpu_kernels.c);
+# the numerical suites (ops against float64 references, gradient checks, bitwise determinism
+# and resume) then run again under each other OpenBLAS core this CPU can run (generic
+# Prescott, Haswell, SkylakeX: `run_tests --other-kernels`).
+TEST_KERNEL_SUITES := kernel model train
 test: deps
 	@$(MAKE) --no-print-directory $(SUBMAKE_J) $(BUILD)/run_tests $(BUILD)/normbench
 	NB_BIN=$(BUILD)/normbench OMP_WAIT_POLICY=passive $(BUILD)/run_tests
+	@for k in $$($(BUILD)/run_tests --other-kernels); do \
+	  echo "OPENBLAS_CORETYPE=$$k $(BUILD)/run_tests $(TEST_KERNEL_SUITES)"; \
+	  NB_BIN=$(BUILD)/normbench OMP_WAIT_POLICY=passive OPENBLAS_CORETYPE=$$k \
+	    $(BUILD)/run_tests $(TEST_KERNEL_SUITES) || exit 1; \
+	done
 
 test-sanitize: deps
 	@$(MAKE) --no-print-directory $(SUBMAKE_J) BUILD=build-san NO_CUDA=1 OPT=-O1 \

@@ -11,23 +11,83 @@ POST y = s*N(r*x + F(x))), loads those weights, checks loss and every gradient a
 steps (forward, backward, AdamW) at the same thread count, runs normbench's timing again
 (A/B/A), and prints both tokens/s and the ratio.
 
+Same kernels, same threads (issue 18): before PyTorch (or numpy) loads, the script sets
+OPENBLAS_CORETYPE to the OpenBLAS core normbench runs here (`normbench info`; a value the
+user set is kept, and normbench inherits it too) and OMP_NUM_THREADS / OPENBLAS_NUM_THREADS to
+--threads, then torch.set_num_threads(--threads). It prints which kernels each side used:
+normbench's from the dump file, PyTorch's from its build configuration and the BLAS library
+actually loaded into this process (the OpenBLAS core when that library is OpenBLAS).
+
 Needs Debian's python3-torch and python3-h5py (/usr/bin/python3).
 Usage: bench/torch_reference.py [--bin build/normbench] [--config configs/demo/demo.yaml]
        [--schemes pre_ln,lns] [--threads 2] [--steps 3] [--set key=value]...
 """
 import argparse
+import ctypes
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-import h5py
-import numpy as np
-import torch
-import torch.nn.functional as F
+
+def normbench_core(binary):
+    """The OpenBLAS core normbench runs on this machine ("SkylakeX"), or None."""
+    out = subprocess.run([binary, "info"], capture_output=True, text=True)
+    m = re.search(r"^CPU kernels: OpenBLAS (\S+)", out.stdout, re.M)
+    return m.group(1) if m else None
+
+
+def same_kernels_and_threads(argv):
+    """Sets the BLAS kernels and thread count for this process before any BLAS loads."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--bin", default="build/normbench")
+    pre.add_argument("--threads", type=int, default=int(os.environ.get("NB_THREADS", "2")))
+    a, _ = pre.parse_known_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(a.threads)
+    if "OPENBLAS_CORETYPE" not in os.environ:
+        core = normbench_core(a.bin)
+        if core:
+            os.environ["OPENBLAS_CORETYPE"] = core
+
+
+same_kernels_and_threads(sys.argv[1:])
+
+import h5py  # noqa: E402  (after the environment above: these load the BLAS)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+
+def torch_kernels():
+    """What PyTorch's fp32 matmuls run on: its build's BLAS, the BLAS library loaded into this
+    process (with its OpenBLAS core when it is OpenBLAS) and the ATen CPU capability."""
+    cfg = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", cfg)
+    cap = re.search(r"CPU capability usage: (\w+)", cfg)
+    paths = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            if re.search(r"/lib(open)?blas[^/]*\.so|/libmkl_[^/]*\.so", path):
+                paths.add(path)
+    loaded = []
+    for path in sorted(paths):
+        desc = os.path.realpath(path)
+        try:
+            fn = ctypes.CDLL(path).openblas_get_corename
+            fn.restype = ctypes.c_char_p
+            desc = "OpenBLAS %s (%s)" % (fn().decode(), desc)
+        except (OSError, AttributeError):
+            pass
+        loaded.append(desc)
+    return "BLAS_INFO=%s; loaded: %s; CPU capability %s; oneDNN %s" % (
+        blas.group(1) if blas else "?", ", ".join(loaded) or "no BLAS library found",
+        cap.group(1) if cap else "?", "yes" if torch.backends.mkldnn.is_available() else "no")
 
 
 def norm(x, w, b, eps, layernorm):
@@ -126,6 +186,10 @@ def dump(args, scheme, path):
     if out.returncode != 0:
         sys.exit("torch_reference: %s failed (%d):\n%s%s" % (" ".join(cmd), out.returncode, out.stdout, out.stderr))
     with h5py.File(path, "r") as f:
+        kernels = f.attrs.get("bench_kernels", "unknown")
+        if isinstance(kernels, bytes):
+            kernels = kernels.decode()
+        args.nb_kernels = kernels
         return float(f.attrs["bench_tokens_per_s"])
 
 
@@ -168,9 +232,9 @@ def run_scheme(args, scheme, tmp):
     print("%-9s %-8s loss nb %.6f torch %.6f (rel %.1e)  max grad rel err %.1e (%s)  %s" %
           (os.path.basename(args.config), scheme, loss_nb, float(loss), loss_err, worst, worst_name,
            "OK" if ok else "MISMATCH"))
-    print("%-9s %-8s tokens/s normbench %.0f (%.0f, %.0f)  torch %.0f [%.0f .. %.0f]  ratio %.2fx  (%d threads, B=%d T=%d C=%d L=%d)" %
+    print("%-9s %-8s tokens/s normbench %.0f (%.0f, %.0f)  torch %.0f [%.0f .. %.0f]  ratio %.2fx  (%d threads, B=%d T=%d C=%d L=%d; normbench kernels %s)" %
           (os.path.basename(args.config), scheme, tps_nb, nb1, nb2, tps_torch, min(rates), max(rates),
-           tps_nb / tps_torch, args.threads, ref.B, ref.T, ref.C, ref.L))
+           tps_nb / tps_torch, args.threads, ref.B, ref.T, ref.C, ref.L, args.nb_kernels))
     sys.stdout.flush()
     return ok
 
@@ -187,6 +251,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    print("threads: %d each (torch.get_num_threads() = %d); OPENBLAS_CORETYPE=%s" %
+          (args.threads, torch.get_num_threads(), os.environ.get("OPENBLAS_CORETYPE", "(unset)")))
+    print("kernels: torch: %s" % torch_kernels())
+    sys.stdout.flush()
     ok = True
     with tempfile.TemporaryDirectory(prefix="nb-torch-") as tmp:
         for scheme in args.schemes.split(","):

@@ -81,6 +81,9 @@ struct Backend {
     size_t act_bytes;     /* bytes per activation element: 4 (fp32) or 2 (bf16) */
     int separate_master;  /* 1 when compute weights are a copy of the fp32 master weights */
     char device[128];     /* human-readable device description, e.g. CPU model or GPU name */
+    char kernels[64];     /* the GEMM kernels in use: "OpenBLAS SkylakeX", "cuBLASLt" (run
+                             files and bench results record it; src/cpu_kernels.c chooses the
+                             CPU's) */
     double peak_flops;    /* dense peak FLOP/s of the compute type, 0 when unknown */
     void *impl;           /* backend-private state */
 };

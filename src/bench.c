@@ -19,12 +19,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <omp.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "cpu_kernels.h"
 #include "data.h"
 #include "h5util.h"
 #include "model.h"
@@ -108,6 +113,13 @@ int bench_results_append(const char *path, const BenchRow *rows, int n, char *er
     }
     if (fclose(f) != 0) return snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno)), -1;
     return 0;
+}
+
+int bench_results_note(const char *path, const char *text) {
+    FILE *f = fopen(path, "a");
+    if (!f) return -1;
+    fprintf(f, "# %.*s\n", (int)strcspn(text, "\r\n"), text);
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 int bench_results_read(const char *path, BenchRow **rows, int *n, char *err, size_t errlen) {
@@ -285,6 +297,9 @@ typedef struct {
     BenchRow *rows;
     int n_rows, cap_rows;
     double peak_flops;      /* for MFU: measured (CPU) or be->peak_flops (GPU); 0 unknown */
+    int peak_only;          /* --peak-sgemm-only: the square sgemm and nothing else */
+    double peak_hw;         /* CPU: max(physical fp32 peak, best sgemm over the kernels this
+                               CPU can run), for mfu_hw; 0 elsewhere */
     uint64_t rng;
     void *sq_x, *sq_w, *sq_y; /* the square sgemm's buffers, re-timed beside every train step */
     int sq;
@@ -548,6 +563,153 @@ done:;
         if (all[i]) op->release(be, all[i]);
 }
 
+/* ---- the CPU's hardware peak ------------------------------------------------------------ */
+
+/* CPU time of the calling thread: time it was descheduled (other load) does not count */
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Core clock in Hz of the calling thread, from a chain of dependent register-to-register
+ * integer adds: each add needs the previous result, and every x86 core since the P6 runs
+ * such an add in one cycle of latency, so adds per second of the thread's CPU time = cycles
+ * per second at whatever clock the core runs now (turbo included, which /proc/cpuinfo's
+ * "cpu MHz" does not show in a VM; time lost to other processes excluded).
+ * Not `add $1, reg`: Golden Cove (Sapphire/Emerald Rapids) folds immediate adds at rename and
+ * runs several per cycle (measured here: "15 GHz"). 0 off x86. */
+static double chain_clock_hz(double target_s) {
+#if defined(__x86_64__) || defined(__i386__)
+#define NB_ADD4 "add %1, %0\n\t" "add %1, %0\n\t" "add %1, %0\n\t" "add %1, %0\n\t"
+    uint64_t iters = 1u << 16, x = 0, one = 1;
+    for (;;) {
+        double t0 = thread_cpu_s();
+        for (uint64_t i = 0; i < iters; i++)
+            __asm__ volatile(NB_ADD4 NB_ADD4 NB_ADD4 NB_ADD4 : "+r"(x) : "r"(one)); /* 16 adds */
+        double dt = thread_cpu_s() - t0;
+        if (dt >= target_s || iters >= (1ull << 40))
+            return x == 16 * iters ? 16.0 * (double)iters / dt : 0;
+        iters = dt > target_s / 64 ? (uint64_t)((double)iters * target_s / dt) + 1 : iters * 16;
+        x = 0;
+    }
+#undef NB_ADD4
+#else
+    (void)target_s;
+    return 0;
+#endif
+}
+
+/* The largest "cpu MHz" of /proc/cpuinfo in Hz (0 when absent): the fallback off x86. */
+static double cpuinfo_clock_hz(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[256];
+    double best = 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "cpu MHz", 7) == 0 && colon) best = fmax(best, 1e6 * atof(colon + 1));
+    }
+    fclose(f);
+    return best;
+}
+
+/* GFLOP/s of the square sgemm under another OpenBLAS core: `normbench bench
+ * --peak-sgemm-only` re-run with OPENBLAS_CORETYPE set (OpenBLAS picks its kernels at load,
+ * so another core means another process). 0 on failure. */
+static double sgemm_under_core(const BenchCtx *b, const char *core, int threads) {
+    int fd[2];
+    if (pipe(fd) != 0) return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return 0;
+    }
+    if (pid == 0) {
+        char th[16], reps[16];
+        snprintf(th, sizeof th, "%d", threads);
+        snprintf(reps, sizeof reps, "%d", b->reps);
+        dup2(fd[1], STDOUT_FILENO);
+        close(fd[0]), close(fd[1]);
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        unsetenv(CPU_KERNELS_MARKER);
+        execl("/proc/self/exe", "normbench", "bench", "--peak-sgemm-only", "--threads", th,
+              "--reps", reps, b->quick ? "--quick" : NULL, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[512] = "";
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < sizeof buf && (k = read(fd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)k;
+    buf[n] = '\0';
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const char *p = strstr(buf, "peak_sgemm_gflops ");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !p) return 0;
+    return atof(p + strlen("peak_sgemm_gflops "));
+}
+
+/* The CPU's hardware fp32 peak (issue 18): physical (cores used x measured clock x FLOP per
+ * cycle of the ISA), the square sgemm under every OpenBLAS core this CPU can run, and the
+ * larger of the two, which mfu_hw is taken against. */
+static void bench_peak_hw(BenchCtx *b, int S) {
+    const int threads = omp_get_max_threads(), procs = omp_get_num_procs();
+    const int cores = threads < procs ? threads : procs;
+    const CpuIsa isa = cpu_isa();
+    const int fpc = cpu_isa_flops_per_cycle(isa);
+    char sh[BENCH_FIELD];
+    double best_sgemm = b->peak_flops; /* the kernels in use, measured just before */
+    const char *names[8];
+    int nk = cpu_kernels_candidates(names, 8);
+    const char *in_use = strchr(b->be->kernels, ' ') ? strchr(b->be->kernels, ' ') + 1 : "";
+    for (int i = 0; i < nk; i++) {
+        if (!strcasecmp(names[i], in_use)) continue;
+        double g = sgemm_under_core(b, names[i], threads);
+        if (g <= 0) continue;
+        snprintf(sh, sizeof sh, "sgemm %dx%dx%d OpenBLAS %s; %.4g FLOP", S, S, S, names[i],
+                 2.0 * S * S * (double)S);
+        add_row(b, "peak_sgemm_kernels", sh, "gflops", "GFLOP/s", g, g, g);
+        best_sgemm = fmax(best_sgemm, 1e9 * g);
+    }
+    /* the clock: all used cores at once (all-core turbo), per-core mean; interruptions
+     * only lower a sample, so the largest sample is the estimate */
+    double ghz[64], med = 0, mn = 0, mx = 0;
+    const char *how = "dependent-add chain";
+    for (int r = 0; r < b->reps; r++) {
+        double sum = 0;
+#pragma omp parallel num_threads(cores) reduction(+ : sum)
+        sum += chain_clock_hz(b->quick ? 0.01 : 0.05);
+        ghz[r] = sum / cores * 1e-9;
+    }
+    bench_stats(ghz, b->reps, &med, &mn, &mx);
+    if (mx <= 0 || mx > 8.0) { /* no chain off x86, or one this core runs faster than 1/cycle */
+        how = "/proc/cpuinfo cpu MHz";
+        for (int r = 0; r < b->reps; r++) ghz[r] = cpuinfo_clock_hz() * 1e-9;
+    }
+    bench_stats(ghz, b->reps, &med, &mn, &mx);
+    double phys = 0;
+    if (mx > 0) {
+        snprintf(sh, sizeof sh, "%s, %d thread%s", how, cores, cores == 1 ? "" : "s");
+        add_row(b, "cpu_clock", sh, "ghz", "GHz", med, mn, mx);
+    }
+    if (mx > 0 && fpc > 0) {
+        phys = cores * mx * 1e9 * fpc;
+        snprintf(sh, sizeof sh, "%d core%s x cpu_clock (max) x %d FLOP/cycle (%s, 2 FMA units)",
+                 cores, cores == 1 ? "" : "s", fpc, cpu_isa_name(isa));
+        add_row(b, "peak_physical", sh, "gflops", "GFLOP/s", phys * 1e-9, phys * 1e-9, phys * 1e-9);
+    }
+    b->peak_hw = fmax(phys, best_sgemm);
+    if (b->peak_hw > 0) {
+        snprintf(sh, sizeof sh, "max(peak_physical, best sgemm over %d kernel%s)", nk > 0 ? nk : 1,
+                 nk > 1 ? "s" : "");
+        add_row(b, "peak_hw", sh, "gflops", "GFLOP/s", b->peak_hw * 1e-9, b->peak_hw * 1e-9,
+                b->peak_hw * 1e-9);
+    }
+}
+
 static void bench_peak(BenchCtx *b) {
     Backend *be = b->be;
     const int S = b->quick ? 256 : 1024;
@@ -575,6 +737,7 @@ static void bench_peak(BenchCtx *b) {
     /* kept for bench_sgemm_now: on the CPU, MFU pairs every train step with an sgemm timed
      * right after it, so both see the same machine load */
     b->sq_x = o.x, b->sq_w = o.w, b->sq_y = o.y, b->sq = fail ? 0 : S;
+    if (!strcmp(be->name, "cpu") && !b->peak_only) bench_peak_hw(b, S);
 }
 
 /* FLOP/s of one square sgemm now (0 when unavailable) */
@@ -653,6 +816,9 @@ static size_t bench_train(BenchCtx *b, const BenchModel *bm, const ModelConfig *
         } else if (b->peak_flops > 0)
             add_row(b, "train_step", sh, "mfu", "%", 100 * fpt * med / b->peak_flops,
                     100 * fpt * mn / b->peak_flops, 100 * fpt * mx / b->peak_flops);
+        if (b->peak_hw > 0) /* CPU: against the hardware, not against its own kernels */
+            add_row(b, "train_step", sh, "mfu_hw", "%", 100 * fpt * med / b->peak_hw,
+                    100 * fpt * mn / b->peak_hw, 100 * fpt * mx / b->peak_hw);
         if (is_cpu) {
             double hwm = peak_rss_bytes(), est = (double)model_memory_bytes(mc, specs, B, be);
             const double MiB = 1048576.0;
@@ -798,10 +964,11 @@ static int dump_init(const char *out_path, const char *cfg_path, const char *con
         h5_write_attr_double(f, "bench_tokens_per_s", med) ||
         h5_write_attr_double(f, "bench_tokens_per_s_min", mn) ||
         h5_write_attr_double(f, "bench_tokens_per_s_max", mx) ||
-        h5_write_attr_string(f, "bench_device", be->device))
+        h5_write_attr_string(f, "bench_device", be->device) ||
+        h5_write_attr_string(f, "bench_kernels", be->kernels))
         goto h5fail;
-    printf("dump-init: %s: %s, loss %.6f, %d timed steps: %.1f tokens/s [%.1f .. %.1f] (%s)\n",
-           out_path, run.schemes[0]->name, loss, steps, med, mn, mx, be->device);
+    printf("dump-init: %s: %s, loss %.6f, %d timed steps: %.1f tokens/s [%.1f .. %.1f] (%s, %s)\n",
+           out_path, run.schemes[0]->name, loss, steps, med, mn, mx, be->device, be->kernels);
     rc = 0;
     goto done;
 h5fail:
@@ -872,12 +1039,13 @@ static int bench_usage(void) {
             "                       [--models demo,llama71m,llama130m] [--no-ops] [-o FILE | --no-save]\n"
             "                       [--commit ID]\n"
             "       normbench bench compare BASE.tsv CURRENT.tsv [--base-commit ID] [--floor F]\n"
-            "       normbench bench --dump-init OUT.h5 CONFIG [--set key.path=value]... [--steps K]\n");
+            "       normbench bench --dump-init OUT.h5 CONFIG [--set key.path=value]... [--steps K]\n"
+            "       normbench bench --peak-sgemm-only [--threads N] [--reps N] [--quick]\n");
     return 2;
 }
 
 static int run_backend(const char *name, int threads, const char *models, int quick, int reps,
-                       int ops, const char *out_path, int save, const char *commit) {
+                       int ops, const char *out_path, int save, const char *commit, int peak_only) {
     char err[512];
     BenchCtx b;
     memset(&b, 0, sizeof b);
@@ -897,9 +1065,16 @@ static int run_backend(const char *name, int threads, const char *models, int qu
     struct tm tmv;
     gmtime_r(&tt, &tmv);
     strftime(b.date, sizeof b.date, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    printf("bench: %s backend, %s, commit %s, %d reps%s\n", b.be->name, b.be->device, b.commit,
-           b.reps, quick ? " (quick)" : "");
+    printf("bench: %s backend, %s, kernels %s, commit %s, %d reps%s\n", b.be->name, b.be->device,
+           b.be->kernels, b.commit, b.reps, quick ? " (quick)" : "");
+    b.peak_only = peak_only;
     bench_peak(&b);
+    int rc = 0;
+    if (peak_only) { /* a child of bench_peak_hw: the square sgemm under these kernels */
+        printf("peak_sgemm_gflops %.6g\n", b.peak_flops * 1e-9);
+        rc = b.peak_flops > 0 ? 0 : 1;
+        goto done;
+    }
     size_t P[N_BENCH_MODELS] = {0};
     ModelConfig mc[N_BENCH_MODELS];
     for (int i = 0; i < N_BENCH_MODELS; i++) {
@@ -909,7 +1084,6 @@ static int run_backend(const char *name, int threads, const char *models, int qu
     }
     for (int i = 0; ops && i < N_BENCH_MODELS; i++)
         if (P[i]) bench_ops(&b, &bench_models[i], &mc[i], P[i]);
-    int rc = 0;
     if (save && b.n_rows) {
         char path[1024], slug[128];
         if (out_path) snprintf(path, sizeof path, "%s", out_path);
@@ -920,8 +1094,15 @@ static int run_backend(const char *name, int threads, const char *models, int qu
         if (bench_results_append(path, b.rows, b.n_rows, err, sizeof err) != 0) {
             fprintf(stderr, "bench: %s\n", err);
             rc = 1;
-        } else printf("bench: %d rows appended to %s\n", b.n_rows, path);
+        } else {
+            char note[400];
+            snprintf(note, sizeof note, "%s %s: %s backend, %s, kernels %s", b.commit, b.date,
+                     b.be->name, b.be->device, b.be->kernels);
+            bench_results_note(path, note);
+            printf("bench: %d rows appended to %s\n", b.n_rows, path);
+        }
     }
+done:
     free(b.rows);
     if (b.sq_x) b.be->ops->release(b.be, b.sq_x);
     if (b.sq_w) b.be->ops->release(b.be, b.sq_w);
@@ -944,7 +1125,7 @@ int bench_main(int argc, char **argv) {
         if (np != 2) return bench_usage();
         return bench_compare_files(pos[0], pos[1], base_commit, floor);
     }
-    int quick = 0, reps = 0, threads = 0, ops = 1, save = 1, steps = 3, n_sets = 0;
+    int quick = 0, reps = 0, threads = 0, ops = 1, save = 1, steps = 3, n_sets = 0, peak_only = 0;
     const char *backend = "cpu", *models = "demo,llama71m,llama130m", *out = NULL, *commit = NULL;
     const char *dump = NULL, *cfg = NULL, *sets[64];
     for (int i = 1; i < argc; i++) {
@@ -953,6 +1134,7 @@ int bench_main(int argc, char **argv) {
         if (!strcmp(a, "--quick")) quick = 1;
         else if (!strcmp(a, "--no-ops")) ops = 0;
         else if (!strcmp(a, "--no-save")) save = 0;
+        else if (!strcmp(a, "--peak-sgemm-only")) peak_only = 1;
         else if (!strcmp(a, "--reps") && has) reps = atoi(argv[++i]);
         else if (!strcmp(a, "--threads") && has) threads = atoi(argv[++i]);
         else if (!strcmp(a, "--steps") && has) steps = atoi(argv[++i]);
@@ -975,15 +1157,15 @@ int bench_main(int argc, char **argv) {
     if (cfg) return bench_usage();
     if (quick && !strcmp(models, "demo,llama71m,llama130m")) models = "demo";
     if (!strcmp(backend, "all")) {
-        int rc = run_backend("cpu", threads, models, quick, reps, ops, out, save, commit);
+        int rc = run_backend("cpu", threads, models, quick, reps, ops, out, save, commit, 0);
         Backend *probe = NULL;
         char err[256];
         if ((probe = backend_create("cuda", threads, err, sizeof err)) != NULL) {
             backend_destroy(probe);
-            int rc2 = run_backend("cuda", threads, models, quick, reps, ops, out, save, commit);
+            int rc2 = run_backend("cuda", threads, models, quick, reps, ops, out, save, commit, 0);
             if (rc2) rc = rc2;
         }
         return rc;
     }
-    return run_backend(backend, threads, models, quick, reps, ops, out, save, commit);
+    return run_backend(backend, threads, models, quick, reps, ops, out, save, commit, peak_only);
 }

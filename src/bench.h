@@ -28,6 +28,8 @@ int bench_row_format(const BenchRow *r, char *buf, size_t n);
 int bench_row_parse(const char *line, BenchRow *r);
 /* Appends rows to path (creating it, with a header comment, when absent). */
 int bench_results_append(const char *path, const BenchRow *rows, int n, char *err, size_t errlen);
+/* Appends one comment line "# TEXT" to path (what ran: backend, device, kernels). 0 or -1. */
+int bench_results_note(const char *path, const char *text);
 /* Reads every row of path; *rows is malloc'ed. Returns 0 or -1. */
 int bench_results_read(const char *path, BenchRow **rows, int *n, char *err, size_t errlen);
 

@@ -18,6 +18,7 @@
 #include "bench.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "cpu_kernels.h"
 #include "data.h"
 #include "export.h"
 #include "model.h"
@@ -420,6 +421,9 @@ static int cmd_info(const Command *cmd, int argc, char **argv) {
     backend_describe(text, sizeof text);
     printf("normbench backends:\n%s", text);
     printf("BLAS: %s, %d threads\n", openblas_get_config(), openblas_get_num_threads());
+    char kernels[512];
+    cpu_kernels_describe(kernels, sizeof kernels);
+    printf("CPU kernels: %s\n", kernels);
     printf("schemes:");
     for (size_t i = 0; i < scheme_count(); i++) printf(" %s", scheme_at(i)->name);
     printf("\n");
@@ -467,6 +471,7 @@ static void print_help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    cpu_kernels_select(argv); /* first: may re-execute with the right OpenBLAS kernels */
     if (argc < 2 || is_help(argv[1])) {
         print_help(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;

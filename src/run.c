@@ -191,7 +191,7 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
     if (opt->run_file) {
         if (probes_open(&probes, run, ds, model_batch(m), err, errlen) != 0) goto done;
         RunFileInfo info = {.backend = be->name, .device = be->device,
-                            .n_params = model_params(m)->total,
+                            .kernels = be->kernels, .n_params = model_params(m)->total,
                             .data_epochs = run_data_epochs(run, ds)};
         rf = start_step > 0 && access(opt->run_file, F_OK) == 0
                  ? runfile_reopen(opt->run_file, run, start_step, err, errlen)

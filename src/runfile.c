@@ -248,6 +248,7 @@ static int write_layout(RunFile *rf, const NbConfig *run, const RunFileInfo *inf
              h5_write_attr_int64(f, "seed", (long long)run->seeds[0]) == 0 &&
              h5_write_attr_string(f, "backend", info && info->backend ? info->backend : "unknown") == 0 &&
              h5_write_attr_string(f, "device", info && info->device ? info->device : "unknown") == 0 &&
+             h5_write_attr_string(f, "kernels", info && info->kernels ? info->kernels : "unknown") == 0 &&
              h5_write_attr_string(f, "host", host) == 0 &&
              h5_write_attr_string(f, "started_at", now) == 0 &&
              h5_write_attr_string(f, "status", run_status_name(RUN_RUNNING)) == 0 &&

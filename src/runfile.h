@@ -76,6 +76,7 @@ typedef struct RunFile RunFile;
 typedef struct {
     const char *backend;  /* "cpu", "cuda" */
     const char *device;   /* CPU model or GPU name */
+    const char *kernels;  /* the GEMM kernels: "OpenBLAS SkylakeX", "cuBLASLt" */
     size_t n_params;
     double data_epochs;   /* epochs of the training split the run reads (> 1: repeated) */
 } RunFileInfo;

@@ -68,12 +68,16 @@ START_TEST(file_append_read) {
                         mkrow("c1", "memory", "peak_rss", "MiB", 40, 40, 40)};
     char err[256];
     ck_assert_int_eq(bench_results_append(path, rows, 2, err, sizeof err), 0);
+    /* what ran (kernels) as a one-line comment: a newline in the text cannot start a row */
+    ck_assert_int_eq(bench_results_note(path, "c1: cpu backend, kernels OpenBLAS SkylakeX\nc1\tx"), 0);
     ck_assert_int_eq(bench_results_append(path, rows, 1, err, sizeof err), 0);
     FILE *f = fopen(path, "r");
-    char first[256];
+    char first[256], line[256];
     ck_assert_ptr_nonnull(fgets(first, sizeof first, f));
+    for (int i = 0; i < 3; i++) ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
     fclose(f);
     ck_assert_str_eq(first, "# commit\tdate\top\tshape\tfigure\tunit\tmedian\tmin\tmax\n");
+    ck_assert_str_eq(line, "# c1: cpu backend, kernels OpenBLAS SkylakeX\n");
     BenchRow *back;
     int n;
     ck_assert_int_eq(bench_results_read(path, &back, &n, err, sizeof err), 0);
@@ -86,7 +90,7 @@ START_TEST(file_append_read) {
     fclose(f);
     ck_assert_int_eq(bench_results_read(path, &back, &n, err, sizeof err), -1);
     ck_assert_ptr_null(back);
-    ck_assert_ptr_nonnull(strstr(err, ":5:"));
+    ck_assert_ptr_nonnull(strstr(err, ":6:"));
     unlink(path);
 }
 END_TEST

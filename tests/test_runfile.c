@@ -158,7 +158,8 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
     load_tiny(&run, (const char *const[]){"scheme=mix_ln", "seed=7"}, 2);
     const int L = run.model.n_layer, P = L + 1;
     char err[1024];
-    RunFileInfo info = {.backend = "cpu", .device = "test device", .n_params = 12345};
+    RunFileInfo info = {.backend = "cpu", .device = "test device", .kernels = "OpenBLAS Test",
+                        .n_params = 12345};
     SublayerSpec *specs =
         run_build_specs(&run.model, run.schemes[0], &run.scheme_params, err, sizeof err);
     ck_assert_msg(specs != NULL, "%s", err);
@@ -208,6 +209,7 @@ START_TEST(a_run_file_round_trips_every_dataset_and_attribute) {
     ck_assert_double_eq(attr_num(f, "seed"), 7);
     assert_attr_str(f, "backend", "cpu");
     assert_attr_str(f, "device", "test device");
+    assert_attr_str(f, "kernels", "OpenBLAS Test");
     assert_attr_str(f, "host", host);
     assert_attr_str(f, "status", "finished");
     ck_assert_double_eq(attr_num(f, "steps"), run.train.steps);
@@ -449,6 +451,9 @@ START_TEST(a_finished_run_records_every_series_probe_and_the_pruning_sweep) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_attr_str(f, "status", "finished");
     assert_attr_str(f, "scheme", "pre_ln");
+    char *kernels = attr_str(f, "kernels"); /* what the CPU backend ran on, e.g. OpenBLAS SkylakeX */
+    ck_assert_msg(strncmp(kernels, "OpenBLAS ", 9) == 0, "kernels: %s", kernels);
+    free(kernels);
     size_t n;
     double *ts = read_1d(f, "train/step", &n), *tl = read_1d(f, "train/loss", &n);
     ck_assert_uint_eq(n, 20);

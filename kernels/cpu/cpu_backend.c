@@ -74,6 +74,9 @@ Backend *cpu_backend_create(int threads, char *err, size_t errlen) {
     cpu_model_name(model, sizeof model);
     snprintf(be->device, sizeof be->device, "%s, %d thread%s", model, threads,
              threads == 1 ? "" : "s");
+    /* fixed when OpenBLAS loaded (src/cpu_kernels.c settles it at process start) */
+    const char *core = openblas_get_corename();
+    snprintf(be->kernels, sizeof be->kernels, "OpenBLAS %s", core ? core : "unknown");
     return be;
 }
 

@@ -164,6 +164,7 @@ extern "C" Backend *cuda_backend_create(int threads, char *err, size_t errlen) {
     be->act_bytes = sizeof(bf16);
     be->separate_master = 1;
     be->impl = st;
+    snprintf(be->kernels, sizeof be->kernels, "cuBLASLt");
     {
         cudaDeviceProp p;
         if (cudaGetDeviceProperties(&p, st->device) == cudaSuccess) {
