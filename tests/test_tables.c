@@ -675,6 +675,9 @@ START_TEST(test_prepare_c4_roundtrip) {
     char *progress = read_text(path);
     assert_contains(progress, "prepare-c4: ");
     assert_contains(progress, "train.bin");
+    /* and which paper columns the split covers (steps x 512 x 256 + 1 tokens each) */
+    assert_contains(progress, "enough for: none; too few for: 71M (1.31B tokens) 130M (2.62B "
+                              "tokens) 250M (5.24B tokens) 350M (7.86B tokens) 1B (13.1B tokens)\n");
     free(progress);
 
     /* the shards feed the trainer's loader */
