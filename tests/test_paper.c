@@ -295,6 +295,27 @@ START_TEST(probes_read_a_token_count_whatever_the_batch) {
 }
 END_TEST
 
+/* ---- train.precision: bf16_pure is refused where no CUDA backend trains ------------------- */
+
+START_TEST(bf16_pure_is_refused_on_the_cpu_in_one_line_naming_the_key) {
+    char err[1024];
+    NbConfig cfg;
+    /* backend.name cpu: refused by the config itself (test_config.c); auto: when opened */
+    const char *sets[] = {"train.precision=bf16_pure", "backend.name=auto"};
+    load_tiny(&cfg, sets, 2);
+    Backend *be = run_open_backend(&cfg, err, sizeof err);
+    if (be) { /* a GPU: auto chose CUDA, which trains bf16_pure */
+        ck_assert(be->separate_master);
+        backend_destroy(be);
+    } else {
+        ck_assert_str_eq(err, "configs/tiny/tiny.yaml: train.precision: bf16_pure needs the CUDA "
+                              "backend, auto has none (the CPU backend trains in fp32 and does "
+                              "not emulate it)");
+    }
+    config_free(&cfg);
+}
+END_TEST
+
 Suite *paper_suite(void) {
     Suite *s = suite_create("paper");
     TCase *tc = tcase_create("prune");
@@ -306,6 +327,7 @@ Suite *paper_suite(void) {
     tcase_set_timeout(data, 120);
     tcase_add_test(data, a_run_past_its_training_split_is_refused_unless_repeat_is_allowed);
     tcase_add_test(data, probes_read_a_token_count_whatever_the_batch);
+    tcase_add_test(data, bf16_pure_is_refused_on_the_cpu_in_one_line_naming_the_key);
     suite_add_tcase(s, data);
     return s;
 }
