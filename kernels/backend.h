@@ -47,6 +47,23 @@ typedef enum { NORM_RMS = 0, NORM_LAYER = 1 } NormKind;
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay, grad_scale;
     int step; /* t, 1-based, for bias correction */
+    /* train.precision: bf16_pure (CUDA only; the CPU backend is never asked, config.c and
+     * run.c refuse it). Master weights, m and v then hold bf16 values (stored in their f32
+     * buffers, rounded to bf16 after every operation), updated as torch.optim.Adam's
+     * multi-tensor step updates bf16 tensors (torch/optim/adam.py, _multi_tensor_adam:
+     * each foreach op computes in fp32 and rounds its result to bf16), the releases' optimizer
+     * (model.to(bfloat16) + torch.optim.Adam in torchrun_main.py):
+     *   g = bf16(grad_scale * grad);  p = bf16(p)  (the weights were rounded when cast)
+     *   p = bf16(p * (1 - lr wd))                            (decoupled decay, when wd > 0)
+     *   m = bf16(m + (1-b1) (g - m))                         (_foreach_lerp_)
+     *   v = bf16(bf16(b2 v) + (1-b2) g g)                    (_foreach_mul_, _foreach_addcmul_)
+     *   d = bf16(bf16(bf16(sqrt v) / sqrt(1-b2^t)) + eps)    (_foreach_sqrt, _div_, _add_)
+     *   p = bf16(p + (-lr / (1-b1^t)) (m / d))                (_foreach_addcdiv_)
+     * with 1-b1^t, sqrt(1-b2^t) and -lr/(1-b1^t) computed in double, then used in fp32.
+     * This is torch 2.x's foreach Adam (the default on CUDA); the releases pin no torch
+     * version (requirements.txt: `torch`; exp_requirements.txt: transformers==4.31.0, of
+     * mid-2023). torch 1.x's single-tensor step rounded m twice (mul_, add_) instead. */
+    int bf16_pure;
 } AdamWArgs;
 
 typedef struct Backend Backend;

@@ -380,7 +380,7 @@ static void run_op(Backend *be, OpBufs *o, const OpCall *c) {
         op->crossentropy(be, o->losses, o->logits, o->logits, o->targets, o->N, o->V, 1.0f / o->N);
         break;
     case OP_ADAMW: {
-        AdamWArgs a = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 1};
+        AdamWArgs a = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 1, 0};
         op->adamw_update(be, o->p, be->separate_master ? o->pcompute : NULL, o->grad, o->m1,
                          o->m2, o->P, &a);
         break;
@@ -796,7 +796,7 @@ static size_t bench_train(BenchCtx *b, const BenchModel *bm, const ModelConfig *
             model_zero_grad(m);
             model_forward(m, tok, tgt, NULL);
             model_backward(m, NULL);
-            AdamWArgs a = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, s + 2};
+            AdamWArgs a = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, s + 2, 0};
             model_adamw_step(m, &a);
             be->ops->synchronize(be);
             if (s >= 0) v[s] = (double)B * T / (now_s() - t0);
@@ -920,7 +920,7 @@ int bench_dump_init(const char *out_path, const char *cfg_path, const char *cons
         model_forward(m, tok, tgt, NULL);
         model_backward(m, NULL);
         AdamWArgs a = {(float)run.train.lr, (float)run.train.beta1, (float)run.train.beta2,
-                       (float)run.train.eps, (float)run.train.weight_decay, 1.0f, s + 2};
+                       (float)run.train.eps, (float)run.train.weight_decay, 1.0f, s + 2, 0};
         model_adamw_step(m, &a);
         be->ops->synchronize(be);
         if (s >= 0) v[s] = (double)N / (now_s() - t0);

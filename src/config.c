@@ -61,12 +61,16 @@ static const char *const NORM_NAMES[] = {"rmsnorm", "layernorm", NULL};
 static const char *const SCHED_NAMES[] = {"cosine", "linear", "constant", NULL};
 static const char *const SOURCE_NAMES[] = {"brown", "shards", NULL};
 static const char *const BACKEND_NAMES[] = {"cpu", "cuda", "auto", NULL};
+static const char *const PRECISION_NAMES[] = {"fp32_master", "bf16_pure", NULL};
+static const char *const REPEAT_NAMES[] = {"error", "allow", NULL};
 
 /* enums are written through an int pointer */
 _Static_assert(sizeof(NormKind) == sizeof(int), "NormKind must be int-sized");
 _Static_assert(sizeof(NbSchedule) == sizeof(int), "NbSchedule must be int-sized");
 _Static_assert(sizeof(NbDataSource) == sizeof(int), "NbDataSource must be int-sized");
 _Static_assert(sizeof(NbBackendKind) == sizeof(int), "NbBackendKind must be int-sized");
+_Static_assert(sizeof(NbPrecision) == sizeof(int), "NbPrecision must be int-sized");
+_Static_assert(sizeof(NbDataRepeat) == sizeof(int), "NbDataRepeat must be int-sized");
 
 #define OFF(f) offsetof(NbConfig, f)
 #define GT0 (F_MIN | F_MIN_EXCL)
@@ -122,6 +126,7 @@ static const KeySpec KEYS_BASE[] = {
     ROW_DBL("train.diverge_loss", train.diverge_loss, F_DEF | F_MIN, 0, 0, 0),
     ROW_INT("train.checkpoint_every", train.checkpoint_every, F_DEF | F_MIN, 0, 0, 0),
     ROW_INT("train.log_every", train.log_every, F_DEF | F_MIN, 1, 0, 10),
+    ROW_ENUM("train.precision", train.precision, F_DEF, PRECISION_NAMES, "fp32_master"),
 
     ROW_INT("eval.every", eval.every, F_DEF | F_MIN, 0, 0, 100),
     ROW_INT("eval.batches", eval.batches, F_DEF | F_MIN, 1, 0, 8),
@@ -129,9 +134,10 @@ static const KeySpec KEYS_BASE[] = {
     ROW_ENUM("data.source", data.source, F_DEF, SOURCE_NAMES, "brown"),
     ROW_STR("data.train", data.train, F_DEF, ""),
     ROW_STR("data.val", data.val, F_DEF, ""),
+    ROW_ENUM("data.repeat", data.repeat, F_DEF, REPEAT_NAMES, "error"),
 
     ROW_INT("metrics.every", metrics.every, F_DEF | F_MIN, 0, 0, 0),
-    ROW_INT("metrics.probe_batches", metrics.probe_batches, F_DEF | F_MIN, 1, 0, 2),
+    ROW_INT("metrics.probe_tokens", metrics.probe_tokens, F_DEF | F_MIN, 1, 0, 65536),
     ROW_BOOL("metrics.prune", metrics.prune, F_DEF, 0),
 
     ROW_ENUM("backend.name", backend.name, F_DEF, BACKEND_NAMES, "cpu"),
@@ -730,6 +736,13 @@ static int finalize(Loader *L) {
         return fail(L, origin_of(L, "train.batch"), "train.batch",
                     "train.batch x model.seq_len = %lld tokens per micro-batch, at most %d",
                     tokens, INT_MAX);
+
+    /* bf16_pure is the CUDA backend's: the CPU computes in fp32 and does not emulate it
+     * (backend auto is checked when the backend is opened, run.c) */
+    if (c->train.precision == NB_PRECISION_BF16_PURE && c->backend.name == NB_BACKEND_CPU)
+        return fail(L, origin_of(L, "train.precision"), "train.precision",
+                    "bf16_pure needs backend.name cuda (the CPU backend trains in fp32 and does "
+                    "not emulate bf16 weights and moments)");
 
     /* data */
     if (c->data.source == NB_DATA_SHARDS && c->data.train[0] == '\0')

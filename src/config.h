@@ -22,12 +22,12 @@
  *          warmup (0, < steps), schedule (cosine|linear|constant), weight_decay (0),
  *          grad_clip (0 = off), beta1 (0.9), beta2 (0.999), eps (1e-8),
  *          diverge_loss (0 = auto: 2x the initial loss), checkpoint_every (0 = at the end),
- *          log_every (10)}
+ *          log_every (10), precision (fp32_master|bf16_pure; fp32_master)}
  *   eval.{every (100; 0 = only at the end), batches (8)}
  *   data.{source (brown|shards), train, val}   paths are kept as written; relative paths are
  *                       relative to the CURRENT WORKING DIRECTORY (normbench is run from the
  *                       repository root), not to the config file. source: shards needs train.
- *   metrics.{every (0 = off), probe_batches (2), prune (false)}
+ *   metrics.{every (0 = off), probe_tokens (65536), prune (false)}
  *   backend.{name (cpu|cuda|auto; cpu), threads (0 = default)}
  *   output.{dir ("runs")}
  *
@@ -55,6 +55,12 @@
 typedef enum { NB_SCHED_COSINE = 0, NB_SCHED_LINEAR = 1, NB_SCHED_CONSTANT = 2 } NbSchedule;
 typedef enum { NB_DATA_BROWN = 0, NB_DATA_SHARDS = 1 } NbDataSource;
 typedef enum { NB_BACKEND_CPU = 0, NB_BACKEND_CUDA = 1, NB_BACKEND_AUTO = 2 } NbBackendKind;
+/* fp32_master: bf16 compute copy beside fp32 master weights and moments (the default);
+ * bf16_pure: weights and AdamW moments held as bf16 values, as the LNS / Mix-LN releases
+ * trained (model.to(bfloat16) + torch.optim.Adam); CUDA backend only. */
+typedef enum { NB_PRECISION_FP32_MASTER = 0, NB_PRECISION_BF16_PURE = 1 } NbPrecision;
+/* data.repeat: what a run whose samples exceed the training split's windows does */
+typedef enum { NB_REPEAT_ERROR = 0, NB_REPEAT_ALLOW = 1 } NbDataRepeat;
 
 typedef struct {
     int steps, batch, grad_accum;
@@ -67,6 +73,7 @@ typedef struct {
     double diverge_loss;     /* 0 = auto: 2x the initial loss */
     int checkpoint_every;    /* 0 = only at the end */
     int log_every;
+    NbPrecision precision;
 } NbTrainConfig;
 
 typedef struct {
@@ -78,11 +85,12 @@ typedef struct {
     NbDataSource source;
     char train[NB_PATH_MAX]; /* shard paths, relative to the current directory; "" = unset */
     char val[NB_PATH_MAX];
+    NbDataRepeat repeat;     /* error: refuse a run that needs more than one epoch */
 } NbDataConfig;
 
 typedef struct {
     int every;               /* probe interval in steps; 0 = off */
-    int probe_batches;
+    int probe_tokens;        /* tokens per probe: ceil(probe_tokens / (batch x seq_len)) batches */
     int prune;               /* 1: pruning sweep after training */
 } NbMetricsConfig;
 

@@ -475,6 +475,10 @@ static void copy_window(const uint16_t *split, size_t w, int T, int32_t *tok, in
     }
 }
 
+double dataset_epochs(const Dataset *ds, uint64_t samples) {
+    return ds->n_train_windows ? (double)samples / (double)ds->n_train_windows : 0.0;
+}
+
 int dataset_train_batch(Dataset *ds, uint64_t seed, uint64_t batch_index, int B,
                         int32_t *tokens_out, int32_t *targets_out) {
     if (!ds || B < 1 || ds->n_train_windows == 0) return -1;

@@ -78,6 +78,10 @@ void dataset_permutation(size_t n, uint64_t seed, uint64_t epoch, size_t *perm);
  * allocation failure. */
 int dataset_train_batch(Dataset *ds, uint64_t seed, uint64_t batch_index, int B,
                         int32_t *tokens_out, int32_t *targets_out);
+/* Epochs of the training split that `samples` training samples cover: samples / W (W the
+ * training windows; 0 when there are none). Above 1, samples repeat (the order above). */
+double dataset_epochs(const Dataset *ds, uint64_t samples);
+
 /* Number of full validation batches of B windows (the fixed validation set, in order). */
 size_t dataset_val_batches(const Dataset *ds, int B);
 /* Validation batch i: windows i*B .. i*B+B-1 of the validation split; -1 if i is out of range. */

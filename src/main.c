@@ -24,6 +24,7 @@
 #include "dist.h"
 #include "export.h"
 #include "model.h"
+#include "prune.h"
 #include "report.h"
 #include "run.h"
 #include "schemes.h"
@@ -512,6 +513,24 @@ done:
     return rc;
 }
 
+/* ---- prune ---------------------------------------------------------------------------- */
+
+static int cmd_prune(const Command *cmd, int argc, char **argv) {
+    Args a;
+    int rc = parse_args(cmd, argc, argv, "--what --quiet --stop-after", &a);
+    if (rc) return rc;
+    if (a.n_pos != 1) return usage_error(cmd, "%s", "expects one RUN.h5 or RUN.ckpt.h5");
+    install_stop_handler();
+    char err[1024];
+    PruneOptions opt = {.what = a.what, .progress = a.quiet ? NULL : stderr,
+                        .progress_tty = isatty(fileno(stderr)),
+                        .stop_after_batches = a.stop_after, .stop_flag = &stop_requested};
+    rc = prune_run(a.pos[0], &opt, err, sizeof err);
+    if (rc != PRUNE_OK) fprintf(stderr, "normbench prune: %s\n", err);
+    return rc == PRUNE_OK ? 0 : rc == PRUNE_USAGE ? EXIT_USAGE : rc == PRUNE_STOPPED ? 130
+                                                                                  : EXIT_RUN_FAILED;
+}
+
 /* ---- tokenize, info ------------------------------------------------------------------- */
 
 static int cmd_tokenize(const Command *cmd, int argc, char **argv) {
@@ -565,6 +584,9 @@ static const Command commands[] = {
      "resolved config, parameter count, FLOPs per token, memory, per-layer scheme table"},
     {"eval", cmd_eval, "normbench eval CHECKPOINT [--data FILE]",
      "validation loss and perplexity of a checkpoint (FILE: a .bin shard or a text corpus)"},
+    {"prune", cmd_prune,
+     "normbench prune RUN.h5|RUN.ckpt.h5 [--what block|attn|mlp] [--quiet] [--stop-after BATCHES]",
+     "pruning sweep of a finished run into its run file (resumable; default all three)"},
     {"tokenize", cmd_tokenize, "normbench tokenize TEXT -o OUT.bin",
      "byte-level tokens of a text file (plain or .gz) into an llm.c .bin shard"},
     {"tables", cmd_tables, "normbench tables RUNS_DIR [--paper cod|mixln] [--format md|tsv|tex]",

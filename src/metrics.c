@@ -2,6 +2,7 @@
  * docs/design.md section 4). */
 #include "metrics.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,68 @@ done:
     return rc;
 }
 
+int metrics_probe_batches(int probe_tokens, int B, int T) {
+    const long long per = (long long)B * T;
+    long long n = per > 0 ? ((long long)probe_tokens + per - 1) / per : 1;
+    return n < 1 ? 1 : n > INT_MAX ? INT_MAX : (int)n;
+}
+
+int metrics_prune_batch(Model *m, const ProbeSet *ps, int batch, unsigned what, double *sums,
+                        char *err, size_t errlen) {
+    const ModelConfig *c = model_config(m);
+    const int L = c->n_layer;
+    if (batch < 0 || batch >= ps->n_batches || ps->B != model_batch(m) || ps->T != c->seq_len) {
+        snprintf(err, errlen, "metrics: pruning batch %d of %d (%d x %d) on a model that runs "
+                 "%d x %d", batch, ps->n_batches, ps->B, ps->T, model_batch(m), c->seq_len);
+        return -1;
+    }
+    unsigned char *skip = calloc((size_t)2 * L, 1);
+    if (!skip) {
+        snprintf(err, errlen, "metrics: out of memory");
+        return -1;
+    }
+    double *block = sums, *attn = sums + L, *mlp = sums + 2 * L, *base = sums + 3 * L;
+    /* One full forward, then every variant from its first removed sublayer
+     * (model_forward_from), blocks from the last to the first, so that each variant reads
+     * only residual-stream states no earlier variant has overwritten: the results equal one
+     * full forward per variant exactly, for about half the work. */
+    const size_t per = (size_t)ps->B * (size_t)ps->T;
+    const int32_t *tok = ps->tokens + (size_t)batch * per, *tgt = ps->targets + (size_t)batch * per;
+    *base += model_forward(m, tok, tgt, NULL);
+    for (int l = L - 1; l >= 0; l--) {
+        /* SkipMask: skip[2l + s] replaces sublayer s of block l+1 by the identity */
+        if (what & PRUNE_WHAT_MLP) {
+            skip[2 * l + 1] = 1;
+            mlp[l] += model_forward_from(m, 2 * l + 1, tok, tgt, skip);
+            skip[2 * l + 1] = 0;
+        }
+        if (what & PRUNE_WHAT_BLOCK) {
+            skip[2 * l] = skip[2 * l + 1] = 1;
+            block[l] += model_forward_from(m, 2 * l, tok, tgt, skip);
+            skip[2 * l] = skip[2 * l + 1] = 0;
+        }
+        if (what & PRUNE_WHAT_ATTN) {
+            skip[2 * l] = 1;
+            attn[l] += model_forward_from(m, 2 * l, tok, tgt, skip);
+            skip[2 * l] = 0;
+        }
+    }
+    free(skip);
+    return 0;
+}
+
+void metrics_prune_finish(const double *sums, int batches, PruneResult *out) {
+    const int L = out->L;
+    const double nb = batches > 0 ? (double)batches : NAN;
+    out->batches = batches;
+    out->base_loss = sums[3 * L] / nb;
+    for (int l = 0; l < L; l++) {
+        out->block[l] = sums[l] / nb;
+        out->attn[l] = sums[L + l] / nb;
+        out->mlp[l] = sums[2 * L + l] / nb;
+    }
+}
+
 int metrics_prune(Model *m, const ProbeSet *ps, PruneResult *out, char *err, size_t errlen) {
     const ModelConfig *c = model_config(m);
     const int L = c->n_layer;
@@ -215,49 +278,18 @@ int metrics_prune(Model *m, const ProbeSet *ps, PruneResult *out, char *err, siz
                  out->L, L);
         return -1;
     }
-    if (ps->n_batches > 0 && (ps->B != model_batch(m) || ps->T != c->seq_len)) {
-        snprintf(err, errlen, "metrics: pruning batches are %d x %d, the model runs %d x %d",
-                 ps->B, ps->T, model_batch(m), c->seq_len);
-        return -1;
-    }
-    unsigned char *skip = calloc((size_t)2 * L, 1);
     double *sum = calloc((size_t)3 * L + 1, sizeof *sum); /* block, attn, mlp, base */
-    if (!skip || !sum) {
-        free(skip);
-        free(sum);
+    if (!sum) {
         snprintf(err, errlen, "metrics: out of memory");
         return -1;
     }
-    double *block = sum, *attn = sum + L, *mlp = sum + 2 * L, *base = sum + 3 * L;
-    /* Per batch: one full forward, then every variant from its first removed sublayer
-     * (model_forward_from), blocks from the last to the first, so that each variant reads
-     * only residual-stream states no earlier variant has overwritten. Losses are summed over
-     * batches in batch order, as train_evaluate sums them: the results equal one full
-     * forward per variant and batch exactly, for about half the work. */
-    const size_t per = (size_t)ps->B * (size_t)ps->T;
-    for (int i = 0; i < ps->n_batches; i++) {
-        const int32_t *tok = ps->tokens + (size_t)i * per, *tgt = ps->targets + (size_t)i * per;
-        *base += model_forward(m, tok, tgt, NULL);
-        for (int l = L - 1; l >= 0; l--) {
-            /* SkipMask: skip[2l + s] replaces sublayer s of block l+1 by the identity */
-            skip[2 * l + 1] = 1;
-            mlp[l] += model_forward_from(m, 2 * l + 1, tok, tgt, skip);
-            skip[2 * l] = 1;
-            block[l] += model_forward_from(m, 2 * l, tok, tgt, skip);
-            skip[2 * l + 1] = 0;
-            attn[l] += model_forward_from(m, 2 * l, tok, tgt, skip);
-            skip[2 * l] = 0;
+    /* Losses are summed over batches in batch order, as train_evaluate sums them. */
+    for (int i = 0; i < ps->n_batches; i++)
+        if (metrics_prune_batch(m, ps, i, PRUNE_WHAT_ALL, sum, err, errlen) != 0) {
+            free(sum);
+            return -1;
         }
-    }
-    const double nb = ps->n_batches > 0 ? (double)ps->n_batches : NAN;
-    out->batches = ps->n_batches;
-    out->base_loss = *base / nb;
-    for (int l = 0; l < L; l++) {
-        out->block[l] = block[l] / nb;
-        out->attn[l] = attn[l] / nb;
-        out->mlp[l] = mlp[l] / nb;
-    }
+    metrics_prune_finish(sum, ps->n_batches, out);
     free(sum);
-    free(skip);
     return 0;
 }

@@ -35,6 +35,10 @@ int probe_set_from_val(ProbeSet *ps, const Dataset *ds, int batches, int B, char
                        size_t errlen);
 void probe_set_free(ProbeSet *ps);
 
+/* Batches of B x T tokens a probe of probe_tokens tokens reads: ceil(probe_tokens / (B T)),
+ * at least 1 (metrics.probe_tokens; the same token count at every model size). */
+int metrics_probe_batches(int probe_tokens, int B, int T);
+
 /* Results of one probe. Layout (L = n_layer):
  *   variance[l], l = 0..L                 mean over tokens of the per-token variance of h_l
  *   angular[l*(L+1) + m], 0 <= l,m <= L   mean angular distance of h_l and h_m over all
@@ -93,4 +97,15 @@ int metrics_hidden_probes(Model *m, const ProbeSet *ps, LayerProbe *p, char *err
  * mean losses, summed in batch order as train_evaluate sums them (so the intact loss on the
  * eval batches equals the trainer's validation loss bitwise). Returns 0, or -1 with err. */
 int metrics_prune(Model *m, const ProbeSet *ps, PruneResult *out, char *err, size_t errlen);
+
+/* The pruning sweep one batch at a time (what `normbench prune` resumes from): adds batch
+ * `batch`'s losses of the variants in `what` into sums[3L + 1] = block[L], attn[L], mlp[L],
+ * base (the intact model's loss is always added). metrics_prune is these over every batch
+ * in order, then metrics_prune_finish, so a sweep cut off after k batches and continued from
+ * its sums gives the same bits. */
+enum { PRUNE_WHAT_BLOCK = 1u, PRUNE_WHAT_ATTN = 2u, PRUNE_WHAT_MLP = 4u, PRUNE_WHAT_ALL = 7u };
+int metrics_prune_batch(Model *m, const ProbeSet *ps, int batch, unsigned what, double *sums,
+                        char *err, size_t errlen);
+/* out (sized for L layers) = sums / batches; batches 0 gives NaN. */
+void metrics_prune_finish(const double *sums, int batches, PruneResult *out);
 #endif

@@ -482,6 +482,54 @@ static void md_num(FILE *f, const char *fmt, double x, int absent) {
     else fprintf(f, fmt, x);
 }
 
+/* Final validation loss of run r when it finished with one, else NaN. */
+static double final_loss(const Run *r) {
+    double loss = last(&r->eval_loss);
+    return r->status_code == RUN_FINISHED && r->has_seed && isfinite(loss) ? loss : NAN;
+}
+
+/* Each scheme against pre_ln seed by seed (the same seed trains on the same batches in the
+ * same order): the final validation loss difference over the seeds where both finished,
+ * its mean and sample std, and on how many seeds the scheme ended lower. */
+static void write_md_paired(FILE *f, const Report *rep) {
+    const Scheme *base = NULL;
+    for (size_t k = 0; k < rep->n_schemes; k++)
+        if (!strcmp(rep->schemes[k].name, "pre_ln")) base = &rep->schemes[k];
+    if (!base || rep->n_schemes < 2) return;
+    fputs("\n## Against pre_ln, seed by seed\n\nFinal validation loss minus pre_ln's with the "
+          "same seed (the same batches in the same order), over the seeds where both finished: "
+          "mean, sample std, and on how many of them the scheme ended lower.\n\n"
+          "| scheme | pairs | mean Δ loss | std | lower |\n|---|---:|---:|---:|---:|\n", f);
+    for (size_t k = 0; k < rep->n_schemes; k++) {
+        const Scheme *s = &rep->schemes[k];
+        if (s == base) continue;
+        double d[256], sum = 0, sq = 0;
+        size_t n = 0, lower = 0;
+        for (size_t i = s->first; i < s->first + s->count && n < 256; i++) {
+            const Run *r = &rep->runs[i];
+            for (size_t j = base->first; j < base->first + base->count; j++) {
+                const Run *b = &rep->runs[j];
+                if (!b->has_seed || !r->has_seed || b->seed != r->seed) continue;
+                double x = final_loss(r), y = final_loss(b);
+                if (isfinite(x) && isfinite(y)) {
+                    d[n] = x - y, sum += d[n], lower += d[n] < 0, n++;
+                }
+                break;
+            }
+        }
+        const double mean = n ? sum / (double)n : NAN;
+        for (size_t i = 0; i < n; i++) sq += (d[i] - mean) * (d[i] - mean);
+        fputs("| ", f);
+        put_cell(f, s->name, 1);
+        fprintf(f, " | %zu | ", n);
+        md_num(f, "%+.4f", mean, n == 0);
+        fputs(" | ", f);
+        md_num(f, "%.4f", n > 1 ? sqrt(sq / (double)(n - 1)) : NAN, n < 2);
+        if (n) fprintf(f, " | %zu of %zu |\n", lower, n);
+        else fputs(" | – |\n", f);
+    }
+}
+
 static int write_summary_md(const Report *rep, const char *dir, const char *out_dir,
                             const Plot *plots, const char *plot_note) {
     char *p = runfile_path_join(out_dir, "summary.md");
@@ -532,6 +580,7 @@ static int write_summary_md(const Report *rep, const char *dir, const char *out_
         md_num(f, "%.3f", s->std_ppl, s->n_ok < 2);
         fprintf(f, " | %zu |\n", s->n_diverged);
     }
+    write_md_paired(f, rep);
     if (rep->n_skipped) {
         fputs("\n## Skipped files\n\n", f);
         for (size_t i = 0; i < rep->n_skipped; i++) {

@@ -63,7 +63,7 @@ static int load_or_init_params(const NbConfig *run, Model *m, const RunOptions *
 }
 
 /* What the probes and the pruning sweep read: fixed validation batches, the same at every
- * probe and for every scheme (metrics.probe_batches of them for the hidden-state probes;
+ * probe and for every scheme (metrics.probe_tokens' worth for the hidden-state probes;
  * eval.batches, the trainer's own validation set, for pruning), and the probe's results. */
 typedef struct {
     ProbeSet probe, prune;
@@ -77,7 +77,9 @@ static int probes_open(Probes *p, const NbConfig *run, const Dataset *ds, int B,
         return -1;
     }
     if (run->metrics.every > 0 &&
-        probe_set_from_val(&p->probe, ds, run->metrics.probe_batches, B, err, errlen) != 0)
+        probe_set_from_val(&p->probe, ds,
+                           metrics_probe_batches(run->metrics.probe_tokens, B, run->model.seq_len),
+                           B, err, errlen) != 0)
         return -1;
     if (run->metrics.prune &&
         probe_set_from_val(&p->prune, ds, run->eval.batches, B, err, errlen) != 0)
@@ -197,7 +199,7 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
         if (probes_open(&probes, run, ds, model_batch(m), err, errlen) != 0) goto done;
         RunFileInfo info = {.backend = be->name, .device = be->device,
                             .kernels = be->kernels, .n_params = model_params(m)->total,
-                            .ranks = dist_size()};
+                            .ranks = dist_size(), .data_epochs = run_data_epochs(run, ds)};
         /* a resumed run continues its own file; never a new file holding only the later
          * steps (src/recover.c decides what a missing file means) */
         if (start_step > 0 && access(opt->run_file, F_OK) != 0) {
@@ -214,6 +216,10 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
      *    progress line, an evaluation, a checkpoint; a stop request ends the run after the
      *    checkpoint */
     const double tokens_per_step = (double)tc->batch * run->model.seq_len * tc->grad_accum;
+    if (opt->progress && run_data_epochs(run, ds) > 1.0) /* data.repeat: allow */
+        fprintf(opt->progress, "[%s s%llu] data: %.3g epochs of the training split (data.repeat: "
+                "allow)\n", run->schemes[0]->name, (unsigned long long)run->seeds[0],
+                run_data_epochs(run, ds));
     const double t_begin = now_seconds();
     RunStatus status = RUN_FINISHED;
     int step = start_step;
@@ -330,12 +336,30 @@ Model *run_create_model(const NbConfig *run, Backend *be, char *err, size_t errl
     return m;
 }
 
+double run_data_epochs(const NbConfig *cfg, const Dataset *ds) {
+    const NbTrainConfig *tc = &cfg->train;
+    return dataset_epochs(ds, (uint64_t)tc->steps * (uint64_t)tc->batch * (uint64_t)tc->grad_accum);
+}
+
 int run_load_dataset(const NbConfig *cfg, Dataset *ds, char *err, size_t errlen) {
-    if (cfg->data.source == NB_DATA_SHARDS)
-        return dataset_load_shards(ds, cfg->data.train, cfg->data.val, cfg->model.seq_len,
-                                   cfg->model.vocab_size, err, errlen);
-    return dataset_load_text(ds, DATA_DEFAULT_CORPUS, cfg->model.seq_len, cfg->model.vocab_size,
-                             err, errlen);
+    int rc = cfg->data.source == NB_DATA_SHARDS
+                 ? dataset_load_shards(ds, cfg->data.train, cfg->data.val, cfg->model.seq_len,
+                                       cfg->model.vocab_size, err, errlen)
+                 : dataset_load_text(ds, DATA_DEFAULT_CORPUS, cfg->model.seq_len,
+                                     cfg->model.vocab_size, err, errlen);
+    const double epochs = rc == 0 ? run_data_epochs(cfg, ds) : 0;
+    if (rc == 0 && epochs > 1.0 && cfg->data.repeat == NB_REPEAT_ERROR) {
+        const NbTrainConfig *tc = &cfg->train;
+        snprintf(err, errlen, "%s: data.repeat: %d steps x %d sequences of %d tokens need %.4g "
+                 "epochs of the training split (%zu tokens, %zu windows); set data.repeat: "
+                 "allow to repeat data, or train fewer steps",
+                 cfg->source_path[0] ? cfg->source_path : cfg->name, tc->steps,
+                 tc->batch * tc->grad_accum, cfg->model.seq_len, epochs, ds->n_train,
+                 ds->n_train_windows);
+        dataset_free(ds);
+        return -1;
+    }
+    return rc;
 }
 
 Backend *run_open_backend(const NbConfig *cfg, char *err, size_t errlen) {
@@ -343,5 +367,13 @@ Backend *run_open_backend(const NbConfig *cfg, char *err, size_t errlen) {
     Backend *be = backend_create(config_backend_name(cfg->backend.name), cfg->backend.threads,
                                  why, sizeof why);
     if (!be) snprintf(err, errlen, "%s: backend.name: %s", cfg->source_path, why);
+    if (be && cfg->train.precision == NB_PRECISION_BF16_PURE && !be->separate_master) {
+        /* backend auto found no GPU (config.c refuses backend.name cpu itself) */
+        snprintf(err, errlen, "%s: train.precision: bf16_pure needs the CUDA backend, %s has "
+                 "none (the CPU backend trains in fp32 and does not emulate it)",
+                 cfg->source_path, config_backend_name(cfg->backend.name));
+        backend_destroy(be);
+        return NULL;
+    }
     return be;
 }

@@ -59,8 +59,14 @@ SublayerSpec *run_build_specs(const ModelConfig *mc, const SchemeRow *scheme,
  * scheme table built and held by the model; parameters zero. NULL with err. */
 Model *run_create_model(const NbConfig *run, Backend *be, char *err, size_t errlen);
 
-/* The dataset a config names (the embedded corpus or shards). */
+/* The dataset a config names (the embedded corpus or shards). With data.repeat: error (the
+ * default), a config whose train.steps x batch x grad_accum samples exceed the training
+ * split's windows is refused here, before anything trains, with one line naming data.repeat
+ * and the epochs it implies (the dataset is freed). */
 int run_load_dataset(const NbConfig *cfg, Dataset *ds, char *err, size_t errlen);
+
+/* Epochs of the training split the whole run reads (run_data_epochs > 1: data repeats). */
+double run_data_epochs(const NbConfig *cfg, const Dataset *ds);
 
 /* The backend a config names, with threads = backend.threads; NULL with err naming the
  * config file and key. */

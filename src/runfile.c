@@ -87,6 +87,7 @@ static const SeriesGroup series_groups[] = {
 enum { SG_TRAIN, SG_EVAL, SG_LAYERS };
 static const RunDataset prune_datasets[3] = {RF_PRUNE_BLOCK, RF_PRUNE_ATTN, RF_PRUNE_MLP};
 #define PRUNE_GROUP "prune"
+#define PRUNE_PARTIAL "prune_partial"
 
 /* ---- writing ------------------------------------------------------------------------- */
 
@@ -277,7 +278,8 @@ static int write_layout(RunFile *rf, const NbConfig *run, const RunFileInfo *inf
              h5_write_attr_string(f, "started_at", now) == 0 &&
              h5_write_attr_string(f, "status", run_status_name(RUN_RUNNING)) == 0 &&
              h5_write_attr_string(f, "finished_at", "") == 0 &&
-             h5_write_attr_int64(f, "steps", run->train.steps) == 0;
+             h5_write_attr_int64(f, "steps", run->train.steps) == 0 &&
+             h5_write_attr_double(f, "data_epochs", info ? info->data_epochs : NAN) == 0;
     hid_t g = ok ? make_group(f, "model") : -1;
     ok = ok && g >= 0 && h5_write_attr_int64(g, "n_layer", mc->n_layer) == 0 &&
          h5_write_attr_int64(g, "d_model", mc->d_model) == 0 &&
@@ -315,7 +317,10 @@ static int write_layout(RunFile *rf, const NbConfig *run, const RunFileInfo *inf
         }
     /* the probe set */
     ok = ok && h5_write_attr_int64(gl, "every", run->metrics.every) == 0 &&
-         h5_write_attr_int64(gl, "probe_batches", run->metrics.probe_batches) == 0 &&
+         h5_write_attr_int64(gl, "probe_tokens", run->metrics.probe_tokens) == 0 &&
+         h5_write_attr_int64(gl, "probe_batches",
+                             metrics_probe_batches(run->metrics.probe_tokens, run->train.batch,
+                                                   mc->seq_len)) == 0 &&
          h5_write_attr_int64(gl, "batch", run->train.batch) == 0 &&
          h5_write_attr_int64(gl, "seq_len", mc->seq_len) == 0 &&
          h5_write_attr_int64(ge, "batches", run->eval.batches) == 0;
@@ -431,6 +436,8 @@ RunFile *runfile_reopen(const char *path, const NbConfig *run, int start_step, c
     H5E_BEGIN_TRY {
         if (ok && H5Lexists(rf->file, PRUNE_GROUP, H5P_DEFAULT) > 0)
             ok = H5Ldelete(rf->file, PRUNE_GROUP, H5P_DEFAULT) >= 0;
+        if (ok && H5Lexists(rf->file, PRUNE_PARTIAL, H5P_DEFAULT) > 0)
+            ok = H5Ldelete(rf->file, PRUNE_PARTIAL, H5P_DEFAULT) >= 0;
     } H5E_END_TRY;
     ok = ok && h5_write_attr_string(rf->file, "status", run_status_name(RUN_RUNNING)) == 0 &&
          h5_write_attr_string(rf->file, "finished_at", "") == 0 &&
@@ -546,6 +553,101 @@ int runfile_write_prune(RunFile *rf, const PruneResult *p, int step, char *err, 
          h5_write_attr_int64(g, "step", step) == 0;
     if (g >= 0) H5Gclose(g);
     if (!ok) return write_failed(rf, "/prune", err, errlen);
+    return runfile_flush(rf, err, errlen);
+}
+
+RunFile *runfile_open_existing(const char *path, const char *config_yaml, int n_layer,
+                               RunStatus *status, char *err, size_t errlen) {
+    RunFile *rf = runfile_new(path, n_layer);
+    char *stored = NULL, *status_text = NULL;
+    long long L = -1;
+    if (!rf) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    if (access(path, R_OK | W_OK) != 0) {
+        snprintf(err, errlen, "%s: cannot open run file: %s", path, strerror(errno));
+        goto fail;
+    }
+    H5E_BEGIN_TRY { rf->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT); } H5E_END_TRY;
+    hid_t g = -1;
+    if (rf->file >= 0) H5E_BEGIN_TRY { g = H5Gopen2(rf->file, "model", H5P_DEFAULT); } H5E_END_TRY;
+    int ok = rf->file >= 0 && h5_read_attr_string(rf->file, "config_yaml", &stored) == 0 &&
+             h5_read_attr_string(rf->file, "status", &status_text) == 0 && g >= 0 &&
+             h5_read_attr_int64(g, "n_layer", &L) == 0;
+    if (g >= 0) H5Gclose(g);
+    if (!ok) {
+        snprintf(err, errlen, "%s: not a normbench run file (or locked by a running writer)",
+                 path);
+        goto fail;
+    }
+    if (strcmp(stored, config_yaml) != 0 || L != n_layer) {
+        snprintf(err, errlen, "%s: run file and checkpoint were written with different configs",
+                 path);
+        goto fail;
+    }
+    *status = run_status_parse(status_text);
+    free(stored);
+    free(status_text);
+    return rf;
+fail:
+    free(stored);
+    free(status_text);
+    runfile_free(rf);
+    return NULL;
+}
+
+int runfile_write_prune_partial(RunFile *rf, int step, int batches, unsigned what, int done,
+                                const double *sums, char *err, size_t errlen) {
+    errno = 0;
+    hid_t g = -1;
+    H5E_BEGIN_TRY {
+        g = H5Lexists(rf->file, PRUNE_PARTIAL, H5P_DEFAULT) > 0
+                ? H5Gopen2(rf->file, PRUNE_PARTIAL, H5P_DEFAULT)
+                : H5Gcreate2(rf->file, PRUNE_PARTIAL, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    } H5E_END_TRY;
+    int ok = g >= 0 &&
+             h5_write_f64(rf->file, PRUNE_PARTIAL "/sums", sums, (size_t)3 * rf->L + 1) == 0 &&
+             h5_write_attr_int64(g, "step", step) == 0 &&
+             h5_write_attr_int64(g, "batches", batches) == 0 &&
+             h5_write_attr_int64(g, "what", what) == 0 &&
+             h5_write_attr_int64(g, "done", done) == 0;
+    if (g >= 0) H5Gclose(g);
+    if (!ok) return write_failed(rf, "/" PRUNE_PARTIAL, err, errlen);
+    return runfile_flush(rf, err, errlen);
+}
+
+int runfile_read_prune_partial(RunFile *rf, int step, int batches, unsigned what, double *sums) {
+    hid_t g = -1;
+    H5E_BEGIN_TRY {
+        if (H5Lexists(rf->file, PRUNE_PARTIAL, H5P_DEFAULT) > 0)
+            g = H5Gopen2(rf->file, PRUNE_PARTIAL, H5P_DEFAULT);
+    } H5E_END_TRY;
+    long long s = -1, b = -1, w = -1, done = 0;
+    double *data = NULL;
+    size_t dims[1] = {0};
+    int rank = 0;
+    int ok = g >= 0 && h5_read_attr_int64(g, "step", &s) == 0 &&
+             h5_read_attr_int64(g, "batches", &b) == 0 &&
+             h5_read_attr_int64(g, "what", &w) == 0 &&
+             h5_read_attr_int64(g, "done", &done) == 0 && s == step && b == batches &&
+             w == (long long)what && done > 0 && done <= batches &&
+             h5_read_f64_nd(rf->file, PRUNE_PARTIAL "/sums", 1, &data, dims, &rank) == 0 &&
+             dims[0] == (size_t)3 * rf->L + 1;
+    if (g >= 0) H5Gclose(g);
+    if (ok) memcpy(sums, data, sizeof *sums * dims[0]);
+    free(data);
+    return ok ? (int)done : 0;
+}
+
+int runfile_clear_prune_partial(RunFile *rf, char *err, size_t errlen) {
+    int ok = 1;
+    errno = 0;
+    H5E_BEGIN_TRY {
+        if (H5Lexists(rf->file, PRUNE_PARTIAL, H5P_DEFAULT) > 0)
+            ok = H5Ldelete(rf->file, PRUNE_PARTIAL, H5P_DEFAULT) >= 0;
+    } H5E_END_TRY;
+    if (!ok) return write_failed(rf, "/" PRUNE_PARTIAL, err, errlen);
     return runfile_flush(rf, err, errlen);
 }
 

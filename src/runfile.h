@@ -79,6 +79,7 @@ typedef struct {
     const char *kernels;  /* the GEMM kernels: "OpenBLAS SkylakeX", "cuBLASLt" */
     size_t n_params;
     int ranks;            /* processes the run was trained on (src/dist.c); 0 counts as 1 */
+    double data_epochs;   /* epochs of the training split the run reads (> 1: repeated) */
 } RunFileInfo;
 
 /* Creates (truncating) the run file of `run` (exactly one scheme and seed) whose model uses
@@ -88,7 +89,7 @@ RunFile *runfile_create(const char *path, const NbConfig *run, const SublayerSpe
                         const RunFileInfo *info, char *err, size_t errlen);
 /* Reopens the run file of a resumed run: checks it was written for the same config (by
  * config_sha256), cuts every series to the rows with step <= start_step (what the checkpoint
- * holds), removes /prune, and sets status "running" again (resumed_at = now). */
+ * holds), removes /prune and /prune_partial, and sets status "running" again (resumed_at = now). */
 RunFile *runfile_reopen(const char *path, const NbConfig *run, int start_step, char *err,
                         size_t errlen);
 
@@ -103,6 +104,20 @@ int runfile_append_probe(RunFile *rf, const LayerProbe *p, char *err, size_t err
 /* /prune/{block,attn,mlp} and their attributes (replacing earlier ones); flushes. `step` is
  * the training step of the model that was pruned. */
 int runfile_write_prune(RunFile *rf, const PruneResult *p, int step, char *err, size_t errlen);
+/* Opens the run file of a finished run for `normbench prune` (read-write): checks that its
+ * config_yaml is `config_yaml` (the checkpoint's) and that it has n_layer layers; *status is
+ * its status. NULL with err otherwise (missing, not a run file, locked by a writer). */
+RunFile *runfile_open_existing(const char *path, const char *config_yaml, int n_layer,
+                               RunStatus *status, char *err, size_t errlen);
+/* A pruning sweep in progress (`normbench prune`, resumable): /prune_partial holds sums
+ * [3L + 1] (metrics_prune_batch's layout) after `done` of `batches` batches, with attributes
+ * step, batches, done and what (the PRUNE_WHAT_* mask). Writing replaces it and flushes. Reading
+ * fills sums and returns `done` when a partial sweep of the same step, batches and what
+ * exists, else 0 (sums untouched). Clearing removes it. */
+int runfile_write_prune_partial(RunFile *rf, int step, int batches, unsigned what, int done,
+                                const double *sums, char *err, size_t errlen);
+int runfile_read_prune_partial(RunFile *rf, int step, int batches, unsigned what, double *sums);
+int runfile_clear_prune_partial(RunFile *rf, char *err, size_t errlen);
 /* Writes buffered rows and H5Fflush. */
 int runfile_flush(RunFile *rf, char *err, size_t errlen);
 /* Sets the status: RUN_STOPPED is written as "running"; any status but running also sets

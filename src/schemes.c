@@ -67,6 +67,32 @@ static void spec_deepnorm(const double *k, int L, int l, Sublayer s, SublayerSpe
     }
 }
 
+/* DeepNorm as the LNS and Mix-LN releases trained it (their NORM_TYPE=deeppost), the rows
+ * behind the papers' published DeepNorm numbers: N(2.8284271247461903 x + F(x)), the
+ * residual scale hard-coded (DeepNet's (2L)^(1/4) only for L = 32), and xavier-normal init
+ * with gain (8L)^(+1/4) on v, o, gate, up and down (DeepNet's b is (8L)^(-1/4)), gain 1 on
+ * q and k. Source: peft_pretraining/modeling_llama.py of github.com/lmsdss/LayerNorm-Scaling
+ * (5d4dd11, 2025-02-07: LlamaDecoderLayer.forward `residual = 2.8284271247461903 *
+ * residual`; LlamaPreTrainedModel._init_weights `xavier_normal_(..., gain=(num_layers * 8)
+ * ** 0.25)` for is_deeppost_layer, gain=1 for is_deeppost_layer_qk), the same lines in
+ * github.com/pixeli99/MixLN (ff45826). No constants: scheme.deepnorm_alpha / deepnorm_beta
+ * are DeepNet's and do not apply. */
+static void spec_deepnorm_release(const double *k, int L, int l, Sublayer s, SublayerSpec *out) {
+    (void)k, (void)l;
+    const float gain = (float)pow(8.0 * L, 0.25);
+    out->placement = PLACE_POST;
+    out->residual_scale = (float)SCHEME_DEEPNORM_RELEASE_ALPHA;
+    out->init = INIT_XAVIER;
+    if (s == SUBLAYER_ATTN) {
+        out->init_gain[ROLE_V] = gain;
+        out->init_gain[ROLE_O] = gain;
+    } else {
+        out->init_gain[ROLE_GATE] = gain;
+        out->init_gain[ROLE_UP] = gain;
+        out->init_gain[ROLE_DOWN] = gain;
+    }
+}
+
 /* Mix-LN: Post-LN for l <= floor(alpha L), Pre-LN after. k = {alpha}. */
 static void spec_mix_ln(const double *k, int L, int l, Sublayer s, SublayerSpec *out) {
     (void)s;
@@ -154,6 +180,14 @@ static const SchemeRow scheme_table[] = {
                 {"deepnorm_beta", "(8L)^(-1/4)", def_deepnorm_beta, POSITIVE(0.0),
                  "init gain b"}},
      .spec = spec_deepnorm},
+    {.name = "deepnorm_release", .label = "DeepNorm (release)",
+     .formula = "N(2.8284 x + F(x)); xavier-normal, gain (8L)^(+1/4) on v, o, gate, up, down, "
+                "1 on q, k",
+     .source = "the DeepNorm of the LNS and Mix-LN releases, behind the papers' published "
+               "DeepNorm values: lmsdss/LayerNorm-Scaling 5d4dd11 and pixeli99/MixLN ff45826, "
+               "modeling_llama.py (NORM_TYPE=deeppost): residual scale hard-coded 2*sqrt(2), "
+               "xavier gain (num_layers * 8) ** 0.25. DeepNet's own formulas are `deepnorm`",
+     .spec = spec_deepnorm_release},
     {.name = "mix_ln", .label = "Mix-LN",
      .formula = "post_ln for l <= floor(alpha L), pre_ln after",
      .source = "Mix-LN, Li et al. 2024 (arXiv:2412.13795), section 3",

@@ -88,6 +88,9 @@ typedef struct {
     double init_std; /* base normal std, default 0.02 */
 } SchemeParams;
 
+/* The residual scale the LNS and Mix-LN releases hard-coded for DeepNorm (2 sqrt 2). */
+#define SCHEME_DEEPNORM_RELEASE_ALPHA 2.8284271247461903
+
 void scheme_params_default(SchemeParams *p); /* every value NaN, init_std = 0.02 */
 
 /* Per-row resolved constants, in the row's order (k[i] is consts[i]), handed to its rule. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dist.h"
+#include "metrics.h"
 #include "recover.h"
 #include "runfile.h"
 #include "runlock.h"
@@ -208,10 +209,13 @@ static int sweep_check_val_split(const NbConfig *cfg, const Dataset *ds, char *e
         const char *key;
         int want, used;
     } asks[] = {{"eval.batches", cfg->eval.batches, 1},
-                {"metrics.probe_batches", cfg->metrics.probe_batches, cfg->metrics.every > 0}};
+                {"metrics.probe_tokens",
+                 metrics_probe_batches(cfg->metrics.probe_tokens, cfg->train.batch,
+                                       cfg->model.seq_len),
+                 cfg->metrics.every > 0}};
     for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
         if (asks[i].used && asks[i].want > 0 && (size_t)asks[i].want > have) {
-            snprintf(err, errlen, "%s: %s: %d batches asked for, the validation split holds %zu "
+            snprintf(err, errlen, "%s: %s: needs %d batches, the validation split holds %zu "
                      "of train.batch = %d x model.seq_len = %d tokens", where, asks[i].key,
                      asks[i].want, have, cfg->train.batch, cfg->model.seq_len);
             return -1;

@@ -156,6 +156,10 @@ const PaperResult *tables_find_result(const PaperResults *r, const char *source,
     return NULL;
 }
 
+const char *tables_published_scheme(const char *scheme) {
+    return !strcmp(scheme, "deepnorm_release") ? "deepnorm" : scheme;
+}
+
 /* data/paper-results.tsv from the current directory, else beside the binary
  * (build/normbench -> ../data/paper-results.tsv). */
 static void default_results_path(char *out, size_t len) {
@@ -317,6 +321,9 @@ static void make_cell(const Column *col, const char *scheme, const PaperResults 
     c->pub = paper && col->paper_size
                  ? tables_find_result(res, paper, col->paper_size, scheme, "val_ppl")
                  : NULL;
+    if (!c->pub && paper && col->paper_size && strcmp(tables_published_scheme(scheme), scheme))
+        c->pub = tables_find_result(res, paper, col->paper_size, tables_published_scheme(scheme),
+                                    "val_ppl");
     c->rel_diff = c->pub && !c->pub->diverged && c->n_ok
                       ? 100.0 * (c->mean - c->pub->value) / c->pub->value
                       : NAN;

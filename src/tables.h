@@ -82,5 +82,9 @@ void tables_free_results(PaperResults *r);
 const PaperResult *tables_find_result(const PaperResults *r, const char *source,
                                       const char *size, const char *scheme, const char *metric);
 
+/* The results file's scheme whose published values a scheme's cells stand beside: the
+ * papers' DeepNorm rows were trained with the releases' DeepNorm, so deepnorm_release ->
+ * deepnorm (its own rows, if the file has any, win); any other scheme -> itself. */
+const char *tables_published_scheme(const char *scheme);
 
 #endif

@@ -83,7 +83,8 @@ int train_step(Model *m, Dataset *ds, const NbConfig *run, int step, double *ini
     }
     AdamWArgs args = {.lr = (float)lr, .beta1 = (float)tc->beta1, .beta2 = (float)tc->beta2,
                       .eps = (float)tc->eps, .weight_decay = (float)tc->weight_decay,
-                      .grad_scale = 1.0f / (float)accum, .step = step + 1};
+                      .grad_scale = 1.0f / (float)accum, .step = step + 1,
+                      .bf16_pure = tc->precision == NB_PRECISION_BF16_PURE};
     if (tc->grad_clip > 0 && grad_norm > tc->grad_clip)
         args.grad_scale *= (float)(tc->grad_clip / grad_norm);
     model_adamw_step(m, &args);

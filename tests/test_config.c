@@ -126,7 +126,9 @@ START_TEST(defaults_fill_every_key) {
     ck_assert_str_eq(c.data.train, "");
     ck_assert_str_eq(c.data.val, "");
     ck_assert_int_eq(c.metrics.every, 0);
-    ck_assert_int_eq(c.metrics.probe_batches, 2);
+    ck_assert_int_eq(c.metrics.probe_tokens, 65536);
+    ck_assert_int_eq(c.train.precision, NB_PRECISION_FP32_MASTER);
+    ck_assert_int_eq(c.data.repeat, NB_REPEAT_ERROR);
     ck_assert_int_eq(c.metrics.prune, 0);
     ck_assert_int_eq(c.backend.name, NB_BACKEND_CPU);
     ck_assert_int_eq(c.backend.threads, 0);
@@ -159,10 +161,10 @@ START_TEST(every_section_and_key_is_read) {
             "train:\n  steps: 50\n  batch: 3\n  grad_accum: 2\n  lr: 3e-4\n  min_lr: 1e-5\n"
             "  warmup: 5\n  schedule: linear\n  weight_decay: 0.1\n  grad_clip: 1.0\n"
             "  beta1: 0.8\n  beta2: 0.95\n  eps: 1e-6\n  diverge_loss: 12.5\n"
-            "  checkpoint_every: 25\n  log_every: 1\n"
+            "  checkpoint_every: 25\n  log_every: 1\n  precision: bf16_pure\n"
             "eval: {every: 10, batches: 4}\n"
-            "data: {source: shards, train: data/a.bin, val: \"data/b c.bin\"}\n"
-            "metrics: {every: 5, probe_batches: 3, prune: true}\n"
+            "data: {source: shards, train: data/a.bin, val: \"data/b c.bin\", repeat: allow}\n"
+            "metrics: {every: 5, probe_tokens: 3000, prune: true}\n"
             "backend: {name: auto, threads: 2}\n"
             "output: {dir: /tmp/out}\n",
             NULL, 0);
@@ -185,6 +187,9 @@ START_TEST(every_section_and_key_is_read) {
     ck_assert_int_eq(c.data.source, NB_DATA_SHARDS);
     ck_assert_str_eq(c.data.train, "data/a.bin"); /* kept as written: relative to the cwd */
     ck_assert_str_eq(c.data.val, "data/b c.bin");
+    ck_assert_int_eq(c.data.repeat, NB_REPEAT_ALLOW);
+    ck_assert_int_eq(c.train.precision, NB_PRECISION_BF16_PURE);
+    ck_assert_int_eq(c.metrics.probe_tokens, 3000);
     ck_assert_int_eq(c.metrics.prune, 1);
     ck_assert_int_eq(c.backend.name, NB_BACKEND_AUTO);
     ck_assert_int_eq(c.backend.threads, 2);
@@ -311,7 +316,7 @@ START_TEST(set_rejects_unknown_keys_and_malformed_arguments) {
     load_fails("{}\n", SET1("train.stepz=1"), 1,
                "--set: train.stepz: unknown key (valid: steps, batch, grad_accum, lr, min_lr, "
                "warmup, schedule, weight_decay, grad_clip, beta1, beta2, eps, diverge_loss, "
-               "checkpoint_every, log_every)");
+               "checkpoint_every, log_every, precision)");
     load_fails("{}\n", SET1("trian.steps=1"), 1,
                "--set: trian.steps: unknown key (valid: name, model, init, scheme, seed, train, "
                "eval, data, metrics, backend, output)");
@@ -345,7 +350,7 @@ static const ErrCase ERRORS[] = {
     {"train:\n  steps: 10\n  stepz: 5\n",
      "%s:3: train.stepz: unknown key (valid: steps, batch, grad_accum, lr, min_lr, warmup, "
      "schedule, weight_decay, grad_clip, beta1, beta2, eps, diverge_loss, checkpoint_every, "
-     "log_every)"},
+     "log_every, precision)"},
     {"name: x\nfoo: 1\n",
      "%s:2: foo: unknown key (valid: name, model, init, scheme, seed, train, eval, data, "
      "metrics, backend, output)"},
@@ -396,6 +401,20 @@ static const ErrCase ERRORS[] = {
     {"train:\n  log_every: 0\n", "%s:2: train.log_every: must be >= 1, got 0"},
     {"eval:\n  batches: 0\n", "%s:2: eval.batches: must be >= 1, got 0"},
     {"metrics:\n  every: -5\n", "%s:2: metrics.every: must be >= 0, got -5"},
+    {"metrics:\n  probe_tokens: 0\n", "%s:2: metrics.probe_tokens: must be >= 1, got 0"},
+    {"metrics:\n  probe_batches: 2\n",
+     "%s:2: metrics.probe_batches: unknown key (valid: every, probe_tokens, prune)"},
+    {"data:\n  repeat: sometimes\n",
+     "%s:2: data.repeat: unknown value 'sometimes' (valid: error, allow)"},
+    {"train:\n  precision: fp16\n",
+     "%s:2: train.precision: unknown value 'fp16' (valid: fp32_master, bf16_pure)"},
+    /* bf16_pure is the CUDA backend's; the CPU backend refuses it, naming the key */
+    {"train:\n  precision: bf16_pure\nbackend:\n  name: cpu\n",
+     "%s:2: train.precision: bf16_pure needs backend.name cuda (the CPU backend trains in fp32 "
+     "and does not emulate bf16 weights and moments)"},
+    {"train:\n  precision: bf16_pure\n",
+     "%s:2: train.precision: bf16_pure needs backend.name cuda (the CPU backend trains in fp32 "
+     "and does not emulate bf16 weights and moments)"},
     {"backend:\n  threads: -1\n", "%s:2: backend.threads: must be in [0, 4096], got -1"},
     {"model:\n  n_layer: 0\n", "%s:2: model.n_layer: must be in [1, 4096], got 0"},
     {"model:\n  d_model: 64\n  n_head: 5\n",
@@ -466,7 +485,7 @@ START_TEST(unknown_scheme_names_list_the_valid_ones) {
     load_fails("scheme:\n  name: [lns, x]\n", NULL, 0, expect);
     snprintf(expect, sizeof expect, "--set: scheme: unknown scheme 'prenorm' (valid: %s)", valid);
     load_fails("{}\n", SET1("scheme=prenorm"), 1, expect);
-    ck_assert(strstr(valid, "pre_ln, post_ln, deepnorm, mix_ln, lns") != NULL);
+    ck_assert(strstr(valid, "pre_ln, post_ln, deepnorm, deepnorm_release, mix_ln, lns") != NULL);
 }
 END_TEST
 
@@ -631,6 +650,7 @@ START_TEST(shipped_configs_load_and_round_trip) {
     ck_assert_int_eq(c.model.seq_len, 64);
     ck_assert_int_eq(c.train.batch * c.train.grad_accum, 32); /* sequences per step */
     ck_assert_int_eq(c.n_schemes, 5);
+    ck_assert_int_eq(c.n_seeds, 3); /* error bars by default */
     ck_assert(c.train.min_lr == c.train.lr / 10);
     ck_assert_int_eq(c.train.warmup, c.train.steps / 10);
     assert_round_trip(&c);

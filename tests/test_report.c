@@ -375,11 +375,45 @@ START_TEST(summary_tables_match_hand_computed_values) {
     ck_assert_ptr_nonnull(strstr(md, "| pre_ln | 4 | 3 | 13.000 | 3.606 | 1 |\n"));
     ck_assert_ptr_nonnull(strstr(md, "| post_ln | 1 | 0 | – | – | 1 |\n"));
     ck_assert_ptr_nonnull(strstr(md, "| lns | 1 | 1 | 9.500 | – | 0 |\n"));
+    /* paired with pre_ln by seed: only lns s1 (9.5) against pre_ln s1 (10) finished both:
+     * ln 9.5 - ln 10 = -0.0513, one pair, lower on it; post_ln and mix_ln have no pair */
+    ck_assert_ptr_nonnull(strstr(md, "## Against pre_ln, seed by seed"));
+    ck_assert_ptr_nonnull(strstr(md, "| lns | 1 | -0.0513 | – | 1 of 1 |\n"));
+    ck_assert_ptr_nonnull(strstr(md, "| post_ln | 0 | – | – | – |\n"));
+    ck_assert_ptr_nonnull(strstr(md, "| mix_ln | 0 | – | – | – |\n"));
     ck_assert_ptr_nonnull(strstr(md, "gnuplot-nox"));
     ck_assert_ptr_null(strstr(md, "ckpt_scheme"));
     ck_assert_ptr_null(strstr(md, "Skipped files"));
     free(tsv);
     free(sch);
+    free(md);
+    free(log);
+    remove_tree(dir);
+    free(dir);
+}
+END_TEST
+
+/* Three seeds of pre_ln (final ppl 10, 12, 17) and lns (9.5, 13, 15): the per-seed
+ * differences in final loss are ln(9.5/10) = -0.05129, ln(13/12) = +0.08004,
+ * ln(15/17) = -0.12516: mean -0.0321, sample std 0.1039, lower on 2 of 3 seeds. */
+START_TEST(paired_differences_against_pre_ln_by_seed) {
+    char *dir = temp_dir("/tmp/nbreport-XXXXXX"), *log = NULL, err[1024] = "";
+    const double base[3] = {10, 12, 17}, other[3] = {9.5, 13, 15};
+    static const char *const files[2][3] = {{"pre_ln-s1.h5", "pre_ln-s2.h5", "pre_ln-s3.h5"},
+                                            {"lns-s1.h5", "lns-s2.h5", "lns-s3.h5"}};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 3; i++) {
+            FxRun r = {.file = files[k][i], .scheme = k ? "lns" : "pre_ln", .status = "finished",
+                       .seed = i + 1, .n_eval = 2, .eval_step = {0, 100},
+                       .eval_ppl = {200, k ? other[i] : base[i]}, .n_train = 1,
+                       .tokens_per_s = {100}};
+            fx_write(dir, &r);
+        }
+    int rc = run_report(dir, NO_GNUPLOT, &log, err, sizeof err);
+    ck_assert_msg(rc == REPORT_NO_GNUPLOT, "rc %d: %s\n%s", rc, err, log);
+    char *md = slurp(dir, "summary.md", NULL);
+    ck_assert_ptr_nonnull(md);
+    ck_assert_msg(strstr(md, "| lns | 3 | -0.0321 | 0.1039 | 2 of 3 |\n") != NULL, "%s", md);
     free(md);
     free(log);
     remove_tree(dir);
@@ -714,6 +748,7 @@ Suite *report_suite(void) {
     TCase *tc = tcase_create("report");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, summary_tables_match_hand_computed_values);
+    tcase_add_test(tc, paired_differences_against_pre_ln_by_seed);
     tcase_add_test(tc, figure_data_files_hold_the_seed_means);
     tcase_add_test(tc, every_plot_script_renders_png_and_svg);
     tcase_add_test(tc, figures_without_data_are_skipped);

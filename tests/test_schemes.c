@@ -134,6 +134,54 @@ START_TEST(deepnorm_constants_follow_the_depth) {
 }
 END_TEST
 
+/* deepnorm_release: the LNS and Mix-LN releases' DeepNorm (their NORM_TYPE=deeppost), read
+ * from peft_pretraining/modeling_llama.py of lmsdss/LayerNorm-Scaling (5d4dd11) and
+ * pixeli99/MixLN (ff45826): `residual = 2.8284271247461903 * residual` before each post-norm
+ * sum, whatever the depth; xavier_normal_(gain=(num_layers * 8) ** 0.25) on v_proj, o_proj,
+ * gate_proj, up_proj, down_proj; xavier_normal_(gain=1) on q_proj and k_proj. */
+START_TEST(deepnorm_release_has_the_releases_constants_at_every_depth) {
+    for (int d = 0; d < N_DEPTHS; d++) {
+        int L = depths[d];
+        const double gain = sqrt(sqrt(8.0 * L)); /* (8L)^(+1/4) >= 1.68 */
+        SublayerSpec *t = table_for("deepnorm_release", L);
+        for (int i = 0; i < 2 * L; i++) {
+            ck_assert_int_eq(t[i].placement, PLACE_POST);
+            ck_assert_double_eq_tol(t[i].residual_scale, 2.0 * sqrt(2.0), 1e-6);
+            ck_assert_float_eq(t[i].in_scale, 1.0f);
+            ck_assert_int_eq(t[i].init, INIT_XAVIER);
+            if (i % 2 == SUBLAYER_ATTN) {
+                ck_assert_float_eq(t[i].init_gain[ROLE_Q], 1.0f);
+                ck_assert_float_eq(t[i].init_gain[ROLE_K], 1.0f);
+                ck_assert_double_eq_tol(t[i].init_gain[ROLE_V], gain, 1e-6);
+                ck_assert_double_eq_tol(t[i].init_gain[ROLE_O], gain, 1e-6);
+            } else {
+                ck_assert_double_eq_tol(t[i].init_gain[ROLE_GATE], gain, 1e-6);
+                ck_assert_double_eq_tol(t[i].init_gain[ROLE_UP], gain, 1e-6);
+                ck_assert_double_eq_tol(t[i].init_gain[ROLE_DOWN], gain, 1e-6);
+            }
+            ck_assert_float_gt(t[i].init_gain[i % 2 ? ROLE_DOWN : ROLE_V], 1.0f);
+        }
+        free(t);
+    }
+    /* DeepNet's formulas and the releases' constants agree only where they must: a at L = 32 */
+    SchemeParams p;
+    scheme_params_default(&p);
+    SublayerSpec *r = table_for("deepnorm_release", 32), *f = table_for("deepnorm", 32);
+    ck_assert_float_eq(r[0].residual_scale, f[0].residual_scale);
+    ck_assert_float_ne(r[0].init_gain[ROLE_V], f[0].init_gain[ROLE_V]);
+    free(r);
+    free(f);
+    /* scheme.deepnorm_alpha / beta are DeepNet's constants; they leave the releases' row alone */
+    p.value[scheme_key_index("deepnorm_alpha")] = 3.0;
+    p.value[scheme_key_index("deepnorm_beta")] = 0.1;
+    SublayerSpec t[24];
+    char err[256];
+    ck_assert_int_eq(scheme_build_table(scheme_find("deepnorm_release"), &p, 12, t, err, sizeof err), 0);
+    ck_assert_double_eq_tol(t[5].residual_scale, 2.8284271, 1e-6);
+    ck_assert_double_eq_tol(t[5].init_gain[ROLE_DOWN], pow(96.0, 0.25), 1e-6);
+}
+END_TEST
+
 START_TEST(config_overrides_replace_the_derived_constants) {
     SchemeParams p;
     scheme_params_default(&p);
@@ -170,7 +218,7 @@ START_TEST(scheme_names_are_exact_and_unknown_names_are_not_found) {
     ck_assert_ptr_null(scheme_find("LNS"));
     ck_assert_ptr_null(scheme_find("pre-ln"));
     ck_assert_ptr_null(scheme_find(""));
-    ck_assert_int_eq((int)scheme_count(), 13);
+    ck_assert_int_eq((int)scheme_count(), 14);
     for (size_t i = 0; i < scheme_count(); i++)
         ck_assert_ptr_eq(scheme_find(scheme_at(i)->name), scheme_at(i));
 }
@@ -355,6 +403,7 @@ Suite *schemes_suite(void) {
     tcase_add_test(tc, lns_scales_both_sublayers_of_layer_l_by_one_over_sqrt_l);
     tcase_add_test(tc, mix_ln_is_post_up_to_floor_quarter_depth_then_pre);
     tcase_add_test(tc, deepnorm_constants_follow_the_depth);
+    tcase_add_test(tc, deepnorm_release_has_the_releases_constants_at_every_depth);
     tcase_add_test(tc, config_overrides_replace_the_derived_constants);
     tcase_add_test(tc, scheme_names_are_exact_and_unknown_names_are_not_found);
     tcase_add_test(tc, the_five_original_schemes_add_nothing);

@@ -198,6 +198,23 @@ START_TEST(test_tables_md_paper) {
 }
 END_TEST
 
+/* deepnorm_release (the releases' DeepNorm, which trained the published DeepNorm rows) is
+ * labelled as such and stands beside the published DeepNorm value: 27.17 at 130M, so
+ * 27.50 is +1.2%. */
+START_TEST(test_tables_deepnorm_release_row) {
+    char root[64], err[512], d130[1100];
+    make_tmpdir(root, sizeof root);
+    snprintf(d130, sizeof d130, "%s/130m", root);
+    mkdir_p(d130);
+    write_run(d130, "deepnorm_release", 1, "finished", 27.5, 134105856);
+    char *md = run_tables(root, "cod", "md", TABLES_OK, err, sizeof err);
+    assert_contains(md, "\n| DeepNorm (release) | 27.50 (1) | 27.17 | +1.2% | — | 22.77 | — |");
+    assert_contains(md, "\n| DeepNorm | — | 27.17 | — |"); /* DeepNet's row: no runs here */
+    free(md);
+    rm_rf(root);
+}
+END_TEST
+
 START_TEST(test_tables_tsv_paper) {
     char root[64], err[512];
     make_tmpdir(root, sizeof root);
@@ -465,8 +482,20 @@ START_TEST(test_paper_configs) {
         ck_assert_int_eq(c.n_schemes, want[i].n_schemes);
         for (int s = 0; s < c.n_schemes; s++)
             ck_assert_msg(tables_find_result(&res, want[i].paper, want[i].size,
-                                             c.schemes[s]->name, "val_ppl") != NULL,
+                                             tables_published_scheme(c.schemes[s]->name),
+                                             "val_ppl") != NULL,
                           "%s: %s is not in the paper's table", path, c.schemes[s]->name);
+        /* release-faithful (issue 14): the releases' DeepNorm, their embedding std sqrt(2/5),
+         * probes of the same token count at every size, no silent second epoch */
+        int has_release = 0;
+        for (int s = 0; s < c.n_schemes; s++) {
+            ck_assert_str_ne(c.schemes[s]->name, "deepnorm");
+            has_release |= !strcmp(c.schemes[s]->name, "deepnorm_release");
+        }
+        ck_assert_msg(has_release, "%s: no deepnorm_release column", path);
+        ck_assert_float_eq_tol(m->embed_std, (float)sqrt(2.0 / 5.0), 1e-6);
+        ck_assert_int_eq(c.metrics.probe_tokens, 65536);
+        ck_assert_int_eq(c.data.repeat, NB_REPEAT_ERROR);
         /* parameter count (untied LM head) within 10% of the size in the name; the papers'
          * "1B" is the GaLore/LLaMA-1B shape, 1.339B parameters, counted however one likes
          * (tied 1.274B, without embeddings 1.208B): its exact count is asserted instead */
@@ -672,6 +701,9 @@ START_TEST(test_prepare_c4_roundtrip) {
     char *progress = read_text(path);
     assert_contains(progress, "prepare-c4: ");
     assert_contains(progress, "train.bin");
+    /* and which paper columns the split covers (steps x 512 x 256 + 1 tokens each) */
+    assert_contains(progress, "enough for: none; too few for: 71M (1.31B tokens) 130M (2.62B "
+                              "tokens) 250M (5.24B tokens) 350M (7.86B tokens) 1B (13.1B tokens)\n");
     free(progress);
 
     /* the shards feed the trainer's loader */
@@ -868,6 +900,7 @@ Suite *tables_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_tables_md_paper);
     tcase_add_test(tc, test_tables_cod_ablation);
+    tcase_add_test(tc, test_tables_deepnorm_release_row);
     tcase_add_test(tc, test_tables_tsv_paper);
     tcase_add_test(tc, test_tables_tex_paper);
     tcase_add_test(tc, test_tables_ours_only);

@@ -646,7 +646,7 @@ START_TEST(test_adamw) {
         float *hp = rand_f32(n, -1, 1);
         Pair p = pair_raw(hp, n), m = pair_zero(n, 0), v = pair_zero(n, 0);
         void *compute = be_alloc(gpu, n * 2);
-        AdamWArgs a = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1};
+        AdamWArgs a = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 1, 0};
         for (int step = 1; step <= 3; step++) {
             float *hg = rand_f32(n, -0.01, 0.01);
             Pair g = pair_raw(hg, n);
@@ -670,6 +670,109 @@ START_TEST(test_adamw) {
         gpu->ops->release(gpu, compute);
         pair_free(&p), pair_free(&m), pair_free(&v);
         free(hp);
+    }
+}
+END_TEST
+
+/* ---- AdamW, train.precision: bf16_pure ----------------------------------------------------
+ * Against a float64 twin written here from torch's multi-tensor Adam on bf16 tensors
+ * (torch/optim/adam.py, _multi_tensor_adam; kernels/backend.h, AdamWArgs.bf16_pure): every
+ * foreach op's result rounded to bf16, the op itself exact (double). The GPU computes each
+ * op in fp32 before rounding, as torch does, so the two differ only where an fp32 result
+ * lies within fp32 rounding of a bf16 rounding boundary (about 2^-16 of the elements per
+ * op), by one bf16 ulp. Budget: at least 99.9% of the elements of master, m and v bitwise
+ * equal to the twin, every element within one bf16 ulp (2^-7 relative, plus 1e-30 near 0);
+ * master values bf16-representable, the compute copy equal to them. Each step starts the
+ * twin from the GPU's state of the step before, so a 1-ulp difference cannot compound. */
+static double bf16_of(double x) { /* round to nearest even at 8 significant bits */
+    if (x == 0.0 || !isfinite(x)) return x;
+    int e;
+    double f = frexp(x, &e); /* |f| in [0.5, 1) */
+    return ldexp(nearbyint(ldexp(f, 8)), e - 8);
+}
+
+static void adamw_bf16_pure_twin(double *p, double *m, double *v, const float *grad, size_t n,
+                                 const AdamWArgs *a) {
+    const double bc1 = 1.0 - pow((double)a->beta1, a->step);
+    const double bc2_sqrt = (double)(float)sqrt(1.0 - pow((double)a->beta2, a->step));
+    const double step_size = (double)(float)(-(double)a->lr / bc1);
+    const double decay = (double)(float)(1.0 - (double)a->lr * a->weight_decay);
+    const double b1 = a->beta1, b2 = a->beta2, eps = a->eps;
+    for (size_t i = 0; i < n; i++) {
+        double g = bf16_of((double)(float)(a->grad_scale * grad[i]));
+        double pi = bf16_of(p[i]);
+        if (decay != 1.0) pi = bf16_of(pi * decay);
+        m[i] = bf16_of(m[i] + (double)(1.0f - a->beta1) * (g - m[i]));
+        v[i] = bf16_of(bf16_of(v[i] * b2) + (double)(1.0f - a->beta2) * g * g);
+        double d = bf16_of(bf16_of(bf16_of(sqrt(v[i])) / bc2_sqrt) + eps);
+        p[i] = bf16_of(pi + step_size * (m[i] / d));
+    }
+    (void)b1;
+}
+
+START_TEST(test_adamw_bf16_pure) {
+    const size_t sizes[] = {1, 1000, 100003};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        float *hp = rand_f32(n, -1, 1); /* not bf16 values: the kernel rounds them first */
+        float *zeros = xmalloc(n * 4);
+        memset(zeros, 0, n * 4);
+        float *p = be_alloc(gpu, n * 4), *m = be_alloc(gpu, n * 4), *v = be_alloc(gpu, n * 4),
+              *g = be_alloc(gpu, n * 4);
+        void *compute = be_alloc(gpu, n * 2);
+        gpu->ops->upload(gpu, p, hp, n * 4);
+        gpu->ops->upload(gpu, m, zeros, n * 4);
+        gpu->ops->upload(gpu, v, zeros, n * 4);
+        double *tp = xmalloc(n * 8), *tm = xmalloc(n * 8), *tv = xmalloc(n * 8);
+        float *gp = xmalloc(n * 4), *gm = xmalloc(n * 4), *gv = xmalloc(n * 4), *gc = xmalloc(n * 4);
+        for (size_t i = 0; i < n; i++) tp[i] = hp[i], tm[i] = tv[i] = 0;
+        AdamWArgs a = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, 1, 1};
+        for (int step = 1; step <= 4; step++) {
+            float *hg = rand_f32(n, -0.01, 0.01);
+            gpu->ops->upload(gpu, g, hg, n * 4);
+            a.step = step;
+            a.weight_decay = step == 3 ? 0.1f : 0.0f; /* the releases: 0 */
+            a.grad_scale = step == 2 ? 0.25f : 1.0f;  /* accumulation's 1/k */
+            adamw_bf16_pure_twin(tp, tm, tv, hg, n, &a);
+            gpu->ops->adamw_update(gpu, p, compute, g, m, v, n, &a);
+            gpu->ops->download(gpu, gp, p, n * 4);
+            gpu->ops->download(gpu, gm, m, n * 4);
+            gpu->ops->download(gpu, gv, v, n * 4);
+            gpu->ops->download_act(gpu, gc, compute, n);
+            const float *got[3] = {gp, gm, gv};
+            const double *want[3] = {tp, tm, tv};
+            const char *names[3] = {"master", "m", "v"};
+            for (int k = 0; k < 3; k++) {
+                size_t equal = 0;
+                double worst = 0;
+                for (size_t i = 0; i < n; i++) {
+                    ck_assert_msg(isfinite(got[k][i]), "bf16_pure %s[%zu] not finite", names[k], i);
+                    ck_assert_msg(round_bf16(got[k][i]) == got[k][i],
+                                  "bf16_pure %s[%zu] = %.9g is not a bf16 value", names[k], i,
+                                  (double)got[k][i]);
+                    double diff = fabs((double)got[k][i] - want[k][i]);
+                    equal += diff == 0;
+                    worst = fmax(worst, diff / (fabs(want[k][i]) * 0x1p-7 + 1e-30));
+                }
+                n_checks++;
+                printf("  %-62s equal %.4f%%  worst %.2f ulp\n",
+                       LABEL("adamw bf16_pure n=%zu step=%d %s", n, step, names[k]),
+                       100.0 * (double)equal / (double)n, worst);
+                ck_assert_msg(worst <= 1.0, "bf16_pure %s step %d: %.2f bf16 ulp from the twin",
+                              names[k], step, worst);
+                ck_assert_msg((double)equal >= 0.999 * (double)n - 1.0,
+                              "bf16_pure %s step %d: only %zu of %zu equal to the twin", names[k],
+                              step, equal, n);
+            }
+            for (size_t i = 0; i < n; i++) {
+                ck_assert_msg(gc[i] == gp[i], "bf16_pure compute copy at %zu", i);
+                tp[i] = gp[i], tm[i] = gm[i], tv[i] = gv[i]; /* the next step from the GPU's state */
+            }
+            free(hg);
+        }
+        gpu->ops->release(gpu, p), gpu->ops->release(gpu, m), gpu->ops->release(gpu, v);
+        gpu->ops->release(gpu, g), gpu->ops->release(gpu, compute);
+        free(hp), free(zeros), free(tp), free(tm), free(tv), free(gp), free(gm), free(gv), free(gc);
     }
 }
 END_TEST
@@ -850,6 +953,7 @@ static Suite *gpu_suite(void) {
     tcase_add_test(tc, test_residual);
     tcase_add_test(tc, test_crossentropy);
     tcase_add_test(tc, test_adamw);
+    tcase_add_test(tc, test_adamw_bf16_pure);
     tcase_add_test(tc, test_embedding);
     tcase_add_test(tc, test_sumsq);
     tcase_add_test(tc, test_determinism);
