@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -157,9 +158,18 @@ int h5_read_f64_nd(hid_t loc, const char *name, int max_rank, double **data, siz
                         H5Sget_simple_extent_ndims(space) <= max_rank
                     ? H5Sget_simple_extent_dims(space, hd, NULL)
                     : -1;
-        if (r >= 1 && (cls == H5T_INTEGER || cls == H5T_FLOAT)) {
-            size_t n = 1;
-            for (int i = 0; i < r; i++) n *= (size_t)hd[i];
+        /* The element count comes from the file: computed without wrapping, and held to
+         * the bytes the dataset stores (normbench writes every element it extends a series
+         * by, uncompressed), so that a corrupt extent cannot ask for terabytes. */
+        size_t n = 1;
+        int sane = r >= 1;
+        for (int i = 0; sane && i < r; i++) {
+            if (hd[i] != 0 && n > SIZE_MAX / sizeof(double) / (size_t)hd[i]) sane = 0;
+            else n *= (size_t)hd[i];
+        }
+        size_t elem = type >= 0 ? H5Tget_size(type) : 0;
+        if (sane && n > 0 && (elem == 0 || n > H5Dget_storage_size(d) / elem)) sane = 0;
+        if (sane && (cls == H5T_INTEGER || cls == H5T_FLOAT)) {
             double *buf = n ? malloc(n * sizeof *buf) : NULL;
             if (n == 0 || (buf && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                           buf) >= 0)) {

@@ -677,6 +677,31 @@ START_TEST(another_spelling_of_output_dir_resumes_the_same_runs) {
 }
 END_TEST
 
+/* ---- 8. fuzz findings, kept as regressions ------------------------------------------- */
+
+START_TEST(run_files_with_corrupt_extents_are_read_without_huge_allocations) {
+    /* found by make fuzz: a dataset whose extent claims 34 GB, or more elements than a size_t
+     * holds; runfile_read used to malloc what the header said (ASan, test-sanitize: an
+     * allocator failure; plain builds: a 34 GB allocation filled by H5Dread) */
+    const char *files[] = {"fuzz/regressions/runfile-extent-34GB.h5",
+                           "fuzz/regressions/runfile-extent-overflow.h5"};
+    for (int i = 0; i < 2; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            RunFileData d;
+            char why[512];
+            int rc = runfile_read(files[i], RF_WANT_ALL, &d, why, sizeof why);
+            size_t most = 0;
+            for (int k = 0; rc == 0 && k < RF_N_DATASETS; k++)
+                if (d.data[k].present && d.data[k].dims[0] > most) most = d.data[k].dims[0];
+            runfile_data_free(&d);
+            _exit(most > 1000000 ? 3 : 0);
+        }
+        ck_assert_msg(wait_code(pid) == 0, "%s", files[i]);
+    }
+}
+END_TEST
+
 Suite *faults_suite(void) {
     Suite *s = suite_create("faults");
     TCase *tc = tcase_create("faults");
@@ -700,6 +725,7 @@ Suite *faults_suite(void) {
     tcase_add_test(tc, a_size_limited_file_ends_with_one_line_and_exit_1);
     tcase_add_test(tc, a_full_tmpfs_ends_with_one_line_and_exit_1);
     tcase_add_test(tc, numeric_flags_and_values_are_parsed_strictly);
+    tcase_add_test(tc, run_files_with_corrupt_extents_are_read_without_huge_allocations);
     tcase_add_test(tc, more_batches_than_the_validation_split_holds_are_refused);
     tcase_add_test(tc, tokenize_never_replaces_a_file_that_is_not_regular);
     tcase_add_test(tc, a_checkpoint_renamed_h5_is_not_read_as_a_run);
