@@ -450,8 +450,10 @@ START_TEST(a_validation_split_smaller_than_a_batch_is_a_data_error) {
     char *dir = test_temp_dir("nb-faults");
     char err[600];
     snprintf(err, sizeof err, "%s/err", dir);
-    const char *big[] = {"train.batch=100000"};
-    int code = run_sweep(dir, big, 1, err, 0);
+    /* one step: the training split holds the step's 100000 sequences (data.repeat), the
+     * validation split not one batch of them */
+    const char *big[] = {"train.batch=100000", "train.steps=2", "train.warmup=1"};
+    int code = run_sweep(dir, big, 3, err, 0);
     char *t = slurp(err);
     ck_assert_msg(code == 2, "exit %d: %s", code, t);
     ck_assert_int_eq(test_count_lines(t), 1);

@@ -269,7 +269,7 @@ static double gradient_check(const char *scheme, NormKind norm) {
 }
 
 /* every row of the scheme table (checked against scheme_count in the suite below) */
-static const char *all_schemes[] = {"pre_ln",      "post_ln",     "deepnorm",    "mix_ln",
+static const char *all_schemes[] = {"pre_ln",      "post_ln",     "deepnorm",    "deepnorm_release", "mix_ln",
                                     "lns",         "scaled_init", "depth_scaled_init",
                                     "lns_scaled_init", "layerscale", "skipinit",
                                     "sandwich_ln", "peri_ln",     "dyt"};
