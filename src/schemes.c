@@ -49,22 +49,23 @@ static void spec_post_ln(const double *k, int L, int l, Sublayer s, SublayerSpec
     out->placement = PLACE_POST;
 }
 
+/* The DeepNorm shape: N(a x + F(x)) with xavier-normal init, `gain` on v, o (attention) and
+ * gate, up, down (MLP), 1 on q and k. */
+static void post_norm_with_gain(SublayerSpec *out, float a, float gain, Sublayer s) {
+    static const int attn_roles[] = {ROLE_V, ROLE_O}, mlp_roles[] = {ROLE_GATE, ROLE_UP, ROLE_DOWN};
+    const int *roles = s == SUBLAYER_ATTN ? attn_roles : mlp_roles;
+    const int n = s == SUBLAYER_ATTN ? 2 : 3;
+    out->placement = PLACE_POST;
+    out->residual_scale = a;
+    out->init = INIT_XAVIER;
+    for (int r = 0; r < n; r++) out->init_gain[roles[r]] = gain;
+}
+
 /* DeepNorm: N(a x + F(x)); xavier-normal init with gain b on v, o and the MLP weights,
  * gain 1 on q and k (torchscale's reset_parameters / DeepNet section 2.3). k = {a, b}. */
 static void spec_deepnorm(const double *k, int L, int l, Sublayer s, SublayerSpec *out) {
     (void)L, (void)l;
-    float beta = (float)k[1];
-    out->placement = PLACE_POST;
-    out->residual_scale = (float)k[0];
-    out->init = INIT_XAVIER;
-    if (s == SUBLAYER_ATTN) {
-        out->init_gain[ROLE_V] = beta;
-        out->init_gain[ROLE_O] = beta;
-    } else {
-        out->init_gain[ROLE_GATE] = beta;
-        out->init_gain[ROLE_UP] = beta;
-        out->init_gain[ROLE_DOWN] = beta;
-    }
+    post_norm_with_gain(out, (float)k[0], (float)k[1], s);
 }
 
 /* DeepNorm as the LNS and Mix-LN releases trained it (their NORM_TYPE=deeppost), the rows
@@ -79,18 +80,7 @@ static void spec_deepnorm(const double *k, int L, int l, Sublayer s, SublayerSpe
  * are DeepNet's and do not apply. */
 static void spec_deepnorm_release(const double *k, int L, int l, Sublayer s, SublayerSpec *out) {
     (void)k, (void)l;
-    const float gain = (float)pow(8.0 * L, 0.25);
-    out->placement = PLACE_POST;
-    out->residual_scale = (float)SCHEME_DEEPNORM_RELEASE_ALPHA;
-    out->init = INIT_XAVIER;
-    if (s == SUBLAYER_ATTN) {
-        out->init_gain[ROLE_V] = gain;
-        out->init_gain[ROLE_O] = gain;
-    } else {
-        out->init_gain[ROLE_GATE] = gain;
-        out->init_gain[ROLE_UP] = gain;
-        out->init_gain[ROLE_DOWN] = gain;
-    }
+    post_norm_with_gain(out, (float)SCHEME_DEEPNORM_RELEASE_ALPHA, (float)pow(8.0 * L, 0.25), s);
 }
 
 /* Mix-LN: Post-LN for l <= floor(alpha L), Pre-LN after. k = {alpha}. */
