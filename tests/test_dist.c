@@ -204,8 +204,12 @@ START_TEST(a_grad_accum_the_ranks_cannot_share_is_one_line_and_exit_2) {
 }
 END_TEST
 
-/* the long run the signal tests cut: 300 steps, a checkpoint every 10 */
-#define LONG "--set train.grad_accum=2 --set train.steps=300 --set train.checkpoint_every=10 " \
+/* the long run the signal tests cut: LONG_STEPS steps, a checkpoint every 10 (long enough
+ * that an idle machine does not finish it between the first checkpoint and the signal) */
+#define LONG_STEPS 1500
+#define NB_STR_(x) #x
+#define NB_STR(x) NB_STR_(x)
+#define LONG "--set train.grad_accum=2 --set train.steps=" NB_STR(LONG_STEPS) " --set train.checkpoint_every=10 " \
              "--set eval.every=100 --set metrics.every=100 --quiet"
 
 static void signal_run(const char *mode, const char *ckpt, const char *out_dir, int *rc,
@@ -247,7 +251,7 @@ START_TEST(a_killed_rank_ends_the_other_ctrl_c_stops_both_and_resume_finishes_bi
         snprintf(ckpt[i], sizeof ckpt[i], "%s/tiny/pre_ln-s1.ckpt.h5", path[i]);
         snprintf(run[i], sizeof run[i], "%s/tiny/pre_ln-s1.h5", path[i]);
     }
-    /* the reference: 300 steps on 2 ranks, never interrupted */
+    /* the reference: LONG_STEPS steps on 2 ranks, never interrupted */
     ck_assert_int_eq(finish(out), 0);
     move_out(dir, sub[0]);
 
@@ -259,7 +263,7 @@ START_TEST(a_killed_rank_ends_the_other_ctrl_c_stops_both_and_resume_finishes_bi
     ck_assert_msg(rc != 0, "mpirun exited 0 after a rank was killed");
     ck_assert_msg(seconds < 10, "the surviving rank took %.1f s to end", seconds);
     long long step = attr_int(out_ckpt, "step");
-    ck_assert_msg(step > 0 && step < 300, "checkpoint of the killed run at step %lld", step);
+    ck_assert_msg(step > 0 && step < LONG_STEPS, "checkpoint of the killed run at step %lld", step);
     ck_assert_int_eq(finish(out), 0); /* resumed to the end */
     move_out(dir, sub[1]);
 
@@ -269,7 +273,7 @@ START_TEST(a_killed_rank_ends_the_other_ctrl_c_stops_both_and_resume_finishes_bi
     ck_assert_msg(rc != 0, "mpirun exited 0 after Ctrl-C");
     ck_assert_msg(seconds < 10, "Ctrl-C took %.1f s to end the ranks", seconds);
     step = attr_int(out_ckpt, "step");
-    ck_assert_msg(step > 0 && step < 300, "checkpoint of the stopped run at step %lld", step);
+    ck_assert_msg(step > 0 && step < LONG_STEPS, "checkpoint of the stopped run at step %lld", step);
     size_t n;
     double *steps = series(out_run, "train/step", &n);
     ck_assert_msg(n > 0 && (long long)steps[n - 1] == step,
@@ -290,8 +294,8 @@ START_TEST(a_killed_rank_ends_the_other_ctrl_c_stops_both_and_resume_finishes_bi
                       sub[i]);
         size_t na, nb;
         double *a = series(run[0], "train/loss", &na), *b = series(run[i], "train/loss", &nb);
-        ck_assert_int_eq(na, 300);
-        ck_assert_int_eq(nb, 300);
+        ck_assert_int_eq(na, LONG_STEPS);
+        ck_assert_int_eq(nb, LONG_STEPS);
         ck_assert_msg(memcmp(a, b, sizeof *a * na) == 0, "%s: losses differ", sub[i]);
         free(a), free(b);
     }
