@@ -38,26 +38,16 @@ static const char *const base_sets[] = {
 
 static const char *nb_bin(void) { return getenv("NB_BIN") ? getenv("NB_BIN") : "build/normbench"; }
 
-/* Starts `normbench sweep configs/tiny/tiny.yaml --quiet` with the base settings, output.dir
- * = dir and `extra` further --set values; stdout to /dev/null, stderr to err_path (NULL:
- * /dev/null). fsize > 0: RLIMIT_FSIZE in bytes, SIGXFSZ ignored (a write past it fails
- * with EFBIG, as on a full disk). */
-static pid_t spawn_sweep(const char *dir, const char *const *extra, int n_extra,
-                         const char *err_path, long fsize) {
+/* Starts `normbench ARGS...` (args NULL-terminated); stdout to /dev/null, stderr to err_path
+ * (NULL: /dev/null). fsize > 0: RLIMIT_FSIZE in bytes, SIGXFSZ ignored (a write past it
+ * fails with EFBIG, as on a full disk). */
+static pid_t spawn_nb(const char *const *args, const char *err_path, long fsize) {
     pid_t pid = fork();
     if (pid != 0) return pid;
-    char outdir[512];
-    snprintf(outdir, sizeof outdir, "output.dir=%s", dir);
-    const char *argv[64];
+    const char *argv[80];
     int n = 0;
     argv[n++] = nb_bin();
-    argv[n++] = "sweep";
-    argv[n++] = "configs/tiny/tiny.yaml";
-    argv[n++] = "--quiet";
-    for (size_t i = 0; i < N_BASE; i++) argv[n++] = "--set", argv[n++] = base_sets[i];
-    for (int i = 0; i < n_extra; i++) argv[n++] = "--set", argv[n++] = extra[i];
-    argv[n++] = "--set";
-    argv[n++] = outdir;
+    for (int i = 0; args[i] && n < 79; i++) argv[n++] = args[i];
     argv[n] = NULL;
     int null = open("/dev/null", O_WRONLY);
     int efd = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
@@ -70,6 +60,32 @@ static pid_t spawn_sweep(const char *dir, const char *const *extra, int n_extra,
     }
     execv(argv[0], (char *const *)argv);
     _exit(127);
+}
+
+/* Starts `normbench sweep configs/tiny/tiny.yaml --quiet` with the base settings, `extra`
+ * further --set values, --set output.dir=out_dir and then the flags in `tail`
+ * (NULL-terminated, may be NULL); output as spawn_nb. */
+static pid_t spawn_sweep_to(const char *out_dir, const char *const *extra, int n_extra,
+                            const char *const *tail, const char *err_path, long fsize) {
+    char outdir[700];
+    snprintf(outdir, sizeof outdir, "output.dir=%s", out_dir);
+    const char *args[72];
+    int n = 0;
+    args[n++] = "sweep";
+    args[n++] = "configs/tiny/tiny.yaml";
+    args[n++] = "--quiet";
+    for (size_t i = 0; i < N_BASE; i++) args[n++] = "--set", args[n++] = base_sets[i];
+    for (int i = 0; i < n_extra; i++) args[n++] = "--set", args[n++] = extra[i];
+    args[n++] = "--set";
+    args[n++] = outdir;
+    for (int i = 0; tail && tail[i] && n < 71; i++) args[n++] = tail[i];
+    args[n] = NULL;
+    return spawn_nb(args, err_path, fsize);
+}
+
+static pid_t spawn_sweep(const char *dir, const char *const *extra, int n_extra,
+                         const char *err_path, long fsize) {
+    return spawn_sweep_to(dir, extra, n_extra, NULL, err_path, fsize);
 }
 
 /* The exit code of a finished child, or 128 + signal. */
@@ -255,23 +271,8 @@ static void damaged_then_sweep(void (*damage)(const char *run, const char *ckpt)
     run_path(dir, ".h5", path, sizeof path);
     run_path(dir, ".ckpt.h5", ckpt, sizeof ckpt);
     snprintf(err, sizeof err, "%s/err", dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char outdir[512];
-        snprintf(outdir, sizeof outdir, "output.dir=%s", dir);
-        const char *argv[40];
-        int n = 0;
-        argv[n++] = nb_bin(), argv[n++] = "sweep", argv[n++] = "configs/tiny/tiny.yaml";
-        argv[n++] = "--quiet";
-        for (size_t i = 0; i < N_BASE; i++) argv[n++] = "--set", argv[n++] = base_sets[i];
-        argv[n++] = "--set", argv[n++] = outdir, argv[n++] = "--stop-after", argv[n++] = "100";
-        argv[n] = NULL;
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1), dup2(null, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    ck_assert_int_eq(wait_code(pid), 0);
+    const char *stop_at_100[] = {"--stop-after", "100", NULL};
+    ck_assert_int_eq(wait_code(spawn_sweep_to(dir, NULL, 0, stop_at_100, NULL, 0)), 0);
     char why[256];
     ck_assert_int_eq(runfile_read_status(path, why, sizeof why), RUN_RUNNING);
     damage(path, ckpt);
@@ -529,20 +530,7 @@ END_TEST
 static int run_nb(const char *const *args, char **err_text) {
     char err_path[64];
     snprintf(err_path, sizeof err_path, "/tmp/nb-faults-cli-%d", (int)getpid());
-    pid_t pid = fork();
-    if (pid == 0) {
-        const char *argv[32];
-        int n = 0;
-        argv[n++] = nb_bin();
-        for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
-        argv[n] = NULL;
-        int null = open("/dev/null", O_WRONLY);
-        int efd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(null, 1), dup2(efd, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int code = wait_code(pid);
+    int code = wait_code(spawn_nb(args, err_path, 0));
     *err_text = slurp(err_path);
     unlink(err_path);
     return code;
@@ -639,24 +627,10 @@ END_TEST
 START_TEST(another_spelling_of_output_dir_resumes_the_same_runs) {
     reference_file();
     char *dir = test_temp_dir("nb-faults");
-    char spelled[600], set[700], path[600];
+    char spelled[600], path[600];
     snprintf(spelled, sizeof spelled, "%s//./", dir);
-    snprintf(set, sizeof set, "output.dir=%s", spelled);
-    pid_t pid = fork();
-    if (pid == 0) {
-        const char *argv[40];
-        int n = 0;
-        argv[n++] = nb_bin(), argv[n++] = "sweep", argv[n++] = "configs/tiny/tiny.yaml";
-        argv[n++] = "--quiet";
-        for (size_t i = 0; i < N_BASE; i++) argv[n++] = "--set", argv[n++] = base_sets[i];
-        argv[n++] = "--set", argv[n++] = set, argv[n++] = "--stop-after", argv[n++] = "50";
-        argv[n] = NULL;
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1), dup2(null, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    ck_assert_int_eq(wait_code(pid), 0);
+    const char *stop_at_50[] = {"--stop-after", "50", NULL};
+    ck_assert_int_eq(wait_code(spawn_sweep_to(spelled, NULL, 0, stop_at_50, NULL, 0)), 0);
     char err[600];
     snprintf(err, sizeof err, "%s/err", dir);
     int code = run_sweep(dir, NULL, 0, err, 0);
