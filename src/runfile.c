@@ -395,6 +395,18 @@ static int truncate_group(hid_t file, const SeriesGroup *g, int start_step) {
     return 0;
 }
 
+/* Opens rf->path read-write: -1 with "PATH: cannot VERB run file: why" when the file is
+ * missing or not writable; otherwise 0, rf->file being the HDF5 id or < 0 when HDF5 cannot
+ * open it (the caller says what that means). */
+static int open_for_writing(RunFile *rf, const char *verb, char *err, size_t errlen) {
+    if (access(rf->path, R_OK | W_OK) != 0) {
+        snprintf(err, errlen, "%s: cannot %s run file: %s", rf->path, verb, strerror(errno));
+        return -1;
+    }
+    H5E_BEGIN_TRY { rf->file = H5Fopen(rf->path, H5F_ACC_RDWR, H5P_DEFAULT); } H5E_END_TRY;
+    return 0;
+}
+
 RunFile *runfile_reopen(const char *path, const NbConfig *run, int start_step, char *err,
                     size_t errlen) {
     RunFile *rf = runfile_new(path, run->model.n_layer);
@@ -403,11 +415,7 @@ RunFile *runfile_reopen(const char *path, const NbConfig *run, int start_step, c
         snprintf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
-    if (access(path, R_OK | W_OK) != 0) {
-        snprintf(err, errlen, "%s: cannot reopen run file: %s", path, strerror(errno));
-        goto fail;
-    }
-    H5E_BEGIN_TRY { rf->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT); } H5E_END_TRY;
+    if (open_for_writing(rf, "reopen", err, errlen) != 0) goto fail;
     long long version = 0;
     if (rf->file < 0 || h5_read_attr_int64(rf->file, "format_version", &version) != 0 ||
         h5_read_attr_string(rf->file, "config_sha256", &stored_sha) != 0) {
@@ -565,11 +573,7 @@ RunFile *runfile_open_existing(const char *path, const char *config_yaml, int n_
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
-    if (access(path, R_OK | W_OK) != 0) {
-        snprintf(err, errlen, "%s: cannot open run file: %s", path, strerror(errno));
-        goto fail;
-    }
-    H5E_BEGIN_TRY { rf->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT); } H5E_END_TRY;
+    if (open_for_writing(rf, "open", err, errlen) != 0) goto fail;
     hid_t g = -1;
     if (rf->file >= 0) H5E_BEGIN_TRY { g = H5Gopen2(rf->file, "model", H5P_DEFAULT); } H5E_END_TRY;
     int ok = rf->file >= 0 && h5_read_attr_string(rf->file, "config_yaml", &stored) == 0 &&
