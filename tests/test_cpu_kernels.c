@@ -121,33 +121,14 @@ END_TEST
 
 /* ---- through the binary -------------------------------------------------------------- */
 
-typedef struct {
-    int code;
-    char out[8192], err[8192];
-} Cli;
+typedef TestCli Cli;
 
-/* `env ENV NB_BIN ARGS` with the kernel-choice variables cleared first; both streams. */
+/* normbench with `env` set and the kernel choice's own variables unset first */
 static Cli run_env(const char *env, const char *args) {
-    const char *bin = getenv("NB_BIN");
-    if (!bin) bin = "build/normbench";
-    char cmd[2048], out_path[] = "/tmp/nbkern-out-XXXXXX", err_path[] = "/tmp/nbkern-err-XXXXXX";
-    close(mkstemp(out_path));
-    close(mkstemp(err_path));
-    snprintf(cmd, sizeof cmd,
-             "env -u OPENBLAS_CORETYPE -u " CPU_KERNELS_MARKER " -u NB_OPENBLAS_WARNED %s %s %s "
-             ">%s 2>%s", env, bin, args, out_path, err_path);
-    Cli r = {0};
-    int status = system(cmd);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    FILE *f = fopen(out_path, "r");
-    r.out[fread(r.out, 1, sizeof r.out - 1, f)] = 0;
-    fclose(f);
-    f = fopen(err_path, "r");
-    r.err[fread(r.err, 1, sizeof r.err - 1, f)] = 0;
-    fclose(f);
-    unlink(out_path);
-    unlink(err_path);
-    return r;
+    char prefix[512];
+    snprintf(prefix, sizeof prefix,
+             "env -u OPENBLAS_CORETYPE -u " CPU_KERNELS_MARKER " -u NB_OPENBLAS_WARNED %s", env);
+    return test_run_cli(prefix, args);
 }
 
 /* the core named on info's "CPU kernels: OpenBLAS CORE (" line */

@@ -219,32 +219,9 @@ END_TEST
 
 /* ---- the command line ------------------------------------------------------------------ */
 
-typedef struct {
-    int code;
-    char out[8192], err[8192];
-} Cli;
+typedef TestCli Cli;
 
-/* Runs the normbench binary (NB_BIN, set by `make test`) with args; captures both streams. */
-static Cli run_cli(const char *args) {
-    const char *bin = getenv("NB_BIN");
-    if (!bin) bin = "build/normbench";
-    char cmd[2048], out_path[] = "/tmp/nbcli-out-XXXXXX", err_path[] = "/tmp/nbcli-err-XXXXXX";
-    close(mkstemp(out_path));
-    close(mkstemp(err_path));
-    snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s", bin, args, out_path, err_path);
-    Cli r = {0};
-    int status = system(cmd);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    FILE *f = fopen(out_path, "r");
-    r.out[fread(r.out, 1, sizeof r.out - 1, f)] = 0;
-    fclose(f);
-    f = fopen(err_path, "r");
-    r.err[fread(r.err, 1, sizeof r.err - 1, f)] = 0;
-    fclose(f);
-    unlink(out_path);
-    unlink(err_path);
-    return r;
-}
+static Cli run_cli(const char *args) { return test_run_cli("", args); }
 
 START_TEST(config_errors_give_one_line_naming_file_line_key_and_exit_2) {
     char *dir = temp_dir();

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "rng.h"
@@ -56,6 +57,37 @@ static inline int test_count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
     return n;
+}
+ 
+/* One run of the normbench binary ($NB_BIN, else build/normbench): exit code, stdout and
+ * stderr (each cut to 8 KiB). `prefix` goes before the binary in the shell command (an `env`
+ * invocation, or ""); args are shell words. */
+typedef struct {
+    int code;
+    char out[8192], err[8192];
+} TestCli;
+
+static inline TestCli test_run_cli(const char *prefix, const char *args) {
+    const char *bin = getenv("NB_BIN");
+    if (!bin) bin = "build/normbench";
+    char cmd[2048], out_path[] = "/tmp/nbcli-out-XXXXXX", err_path[] = "/tmp/nbcli-err-XXXXXX";
+    close(mkstemp(out_path));
+    close(mkstemp(err_path));
+    snprintf(cmd, sizeof cmd, "%s %s %s >%s 2>%s", prefix, bin, args, out_path, err_path);
+    TestCli r = {0};
+    int status = system(cmd);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    const char *paths[2] = {out_path, err_path};
+    char *bufs[2] = {r.out, r.err};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(paths[i], "r");
+        if (f) {
+            bufs[i][fread(bufs[i], 1, sizeof r.out - 1, f)] = 0;
+            fclose(f);
+        }
+        unlink(paths[i]);
+    }
+    return r;
 }
 
 #endif
