@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "h5util.h"
+#include "h5vet.h"
 
 #define CHECKPOINT_FORMAT_VERSION 1
 
@@ -109,6 +110,36 @@ done:
     return rc;
 }
 
+/* The arguments of one read, for running it in a child first (h5vet.h). */
+typedef struct {
+    const char *path;
+    CheckpointInfo *info;
+    const ModelConfig *mc;        /* check */
+    const SublayerSpec *specs;    /* check */
+    int steps;                    /* check */
+    const ParamTable *table;      /* load */
+    int with_optimizer;           /* load */
+    float *params, *moments[2];   /* load: memory shared with the child */
+} CheckpointRead;
+
+/* Runs read in a child process first (h5vet.h), then here (a rehearsal) unless rehearse is
+ * 0 (the child's read is the read: it wrote into shared memory). A corrupt file that makes
+ * libhdf5 crash or hang gives "PATH: corrupt HDF5 file: ..." and -1. */
+static int read_vetted(H5VetRead read, CheckpointRead *args, double seconds_extra,
+                       int rehearse, char *err, size_t errlen) {
+    char why[768];
+    int rc = h5vet_run(read, args, seconds_extra, why, sizeof why);
+    if (rc == -2) {
+        snprintf(err, errlen, "%s: %s", args->path, why);
+        return -1;
+    }
+    if (!rehearse) {
+        if (rc != 0) snprintf(err, errlen, "%s", why);
+        return rc;
+    }
+    return read(args, err, errlen);
+}
+
 static hid_t open_readonly(const char *path, char *err, size_t errlen) {
     hid_t file = -1;
     if (access(path, R_OK) != 0) {
@@ -120,7 +151,9 @@ static hid_t open_readonly(const char *path, char *err, size_t errlen) {
     return file;
 }
 
-int checkpoint_read_info(const char *path, CheckpointInfo *info, char *err, size_t errlen) {
+static int read_info(void *ctx, char *err, size_t errlen) {
+    const char *path = ((CheckpointRead *)ctx)->path;
+    CheckpointInfo *info = ((CheckpointRead *)ctx)->info;
     memset(info, 0, sizeof *info);
     hid_t file = open_readonly(path, err, errlen);
     if (file < 0) return -1;
@@ -152,44 +185,56 @@ int checkpoint_read_info(const char *path, CheckpointInfo *info, char *err, size
     return ok ? 0 : -1;
 }
 
+int checkpoint_read_info(const char *path, CheckpointInfo *info, char *err, size_t errlen) {
+    CheckpointRead args = {.path = path, .info = info};
+    memset(info, 0, sizeof *info);
+    return read_vetted(read_info, &args, 0, 1, err, errlen);
+}
+
 void checkpoint_info_free(CheckpointInfo *info) {
     free(info->config_yaml);
     info->config_yaml = NULL;
 }
 
-static int load(const char *path, Model *m, int with_optimizer, char *err, size_t errlen) {
-    const ParamTable *t = model_params(m);
+/* The child's read of a checkpoint's tensors into args->params (and the moments), which
+ * are shared with the parent: the file is read once, by the child. */
+static int read_state(void *ctx, char *err, size_t errlen) {
+    const CheckpointRead *args = ctx;
+    const char *path = args->path;
     hid_t file = open_readonly(path, err, errlen);
     if (file < 0) return -1;
-    float *buf = malloc(sizeof *buf * t->total), *buf2 = malloc(sizeof *buf2 * t->total);
-    int rc = -1;
-    if (!buf || !buf2) {
-        snprintf(err, errlen, "%s: out of memory reading checkpoint", path);
-        goto done;
+    int rc = read_tensors(file, args->table, args->params, path, err, errlen);
+    for (int k = 0; rc == 0 && args->with_optimizer && k < 2; k++) {
+        hid_t g = -1;
+        H5E_BEGIN_TRY { g = H5Gopen2(file, moment_groups[k], H5P_DEFAULT); } H5E_END_TRY;
+        if (g < 0) snprintf(err, errlen, "%s: optimizer state missing", path);
+        rc = g >= 0 ? read_tensors(g, args->table, args->moments[k], path, err, errlen) : -1;
+        if (g >= 0) H5Gclose(g);
     }
-    if (read_tensors(file, t, buf, path, err, errlen) != 0) goto done;
-    model_set_params(m, buf);
-    if (with_optimizer) {
-        hid_t g0 = -1, g1 = -1;
-        H5E_BEGIN_TRY {
-            g0 = H5Gopen2(file, moment_groups[0], H5P_DEFAULT);
-            g1 = H5Gopen2(file, moment_groups[1], H5P_DEFAULT);
-        } H5E_END_TRY;
-        int ok = g0 >= 0 && g1 >= 0 && read_tensors(g0, t, buf, path, err, errlen) == 0 &&
-                 read_tensors(g1, t, buf2, path, err, errlen) == 0;
-        if (g0 >= 0) H5Gclose(g0);
-        if (g1 >= 0) H5Gclose(g1);
-        if (!ok) {
-            if (g0 < 0 || g1 < 0) snprintf(err, errlen, "%s: optimizer state missing", path);
-            goto done;
-        }
-        model_set_optimizer_state(m, buf, buf2);
-    }
-    rc = 0;
-done:
     H5Fclose(file);
-    free(buf);
-    free(buf2);
+    return rc;
+}
+
+static int load(const char *path, Model *m, int with_optimizer, char *err, size_t errlen) {
+    const ParamTable *t = model_params(m);
+    const size_t bytes = sizeof(float) * t->total;
+    CheckpointRead args = {.path = path, .table = t, .with_optimizer = with_optimizer};
+    args.params = h5vet_shared_alloc(bytes);
+    for (int k = 0; with_optimizer && k < 2; k++) args.moments[k] = h5vet_shared_alloc(bytes);
+    int rc = -1;
+    if (!args.params || (with_optimizer && (!args.moments[0] || !args.moments[1]))) {
+        snprintf(err, errlen, "%s: out of memory reading checkpoint", path);
+    } else {
+        /* the time limit grows with the data: 3 x bytes at 100 MB/s */
+        const double seconds_extra = 3.0 * (double)bytes / 100e6;
+        rc = read_vetted(read_state, &args, seconds_extra, 0, err, errlen);
+    }
+    if (rc == 0) {
+        model_set_params(m, args.params);
+        if (with_optimizer) model_set_optimizer_state(m, args.moments[0], args.moments[1]);
+    }
+    h5vet_shared_free(args.params, bytes);
+    for (int k = 0; k < 2; k++) h5vet_shared_free(args.moments[k], bytes);
     return rc;
 }
 
@@ -226,9 +271,12 @@ static int tensor_ok(hid_t loc, const ParamInfo *p) {
     return ok;
 }
 
-int checkpoint_check(const char *path, const ModelConfig *mc, const SublayerSpec *specs,
-                     int steps, CheckpointInfo *info, char *err, size_t errlen) {
-    if (checkpoint_read_info(path, info, err, errlen) != 0) return -1;
+static int check(void *ctx, char *err, size_t errlen) {
+    const CheckpointRead *args = ctx;
+    const char *path = args->path;
+    CheckpointInfo *info = args->info;
+    const int steps = args->steps;
+    if (read_info(ctx, err, errlen) != 0) return -1;
     if (info->step > steps) {
         snprintf(err, errlen, "%s: checkpoint step %d beyond train.steps %d", path, info->step,
                  steps);
@@ -236,7 +284,7 @@ int checkpoint_check(const char *path, const ModelConfig *mc, const SublayerSpec
         return -1;
     }
     ParamTable t;
-    if (param_table_build(mc, specs, &t) != 0) {
+    if (param_table_build(args->mc, args->specs, &t) != 0) {
         snprintf(err, errlen, "%s: out of memory checking checkpoint", path);
         checkpoint_info_free(info);
         return -1;
@@ -266,4 +314,11 @@ int checkpoint_check(const char *path, const ModelConfig *mc, const SublayerSpec
     param_table_free(&t);
     if (!ok) checkpoint_info_free(info);
     return ok ? 0 : -1;
+}
+
+int checkpoint_check(const char *path, const ModelConfig *mc, const SublayerSpec *specs,
+                     int steps, CheckpointInfo *info, char *err, size_t errlen) {
+    CheckpointRead args = {.path = path, .info = info, .mc = mc, .specs = specs, .steps = steps};
+    memset(info, 0, sizeof *info);
+    return read_vetted(check, &args, 0, 1, err, errlen);
 }

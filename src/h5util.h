@@ -29,7 +29,8 @@ int h5_commit_file(const char *tmp_path, const char *path, char *err, size_t err
 
 /* Opens an existing file read-only with HDF5's file locking off, so that a reader (the
  * report) can open a run file that a running writer holds; HDF5's error printing is
- * suppressed. Returns the file id or -1. */
+ * suppressed. Returns the file id or -1. Files normbench did not just write are vetted
+ * first (h5vet.h). */
 hid_t h5_open_readonly_nolock(const char *path);
 
 /* Reads a numeric dataset (any integer or float type, converted to double) of rank

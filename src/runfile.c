@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "h5util.h"
+#include "h5vet.h"
 #include "provenance.h"
 #include "sha256.h"
 
@@ -398,9 +399,16 @@ static int truncate_group(hid_t file, const SeriesGroup *g, int start_step) {
 /* Opens rf->path read-write: -1 with "PATH: cannot VERB run file: why" when the file is
  * missing or not writable; otherwise 0, rf->file being the HDF5 id or < 0 when HDF5 cannot
  * open it (the caller says what that means). */
+static int vet_whole_file(const char *path, char *why, size_t whylen);
+
 static int open_for_writing(RunFile *rf, const char *verb, char *err, size_t errlen) {
     if (access(rf->path, R_OK | W_OK) != 0) {
         snprintf(err, errlen, "%s: cannot %s run file: %s", rf->path, verb, strerror(errno));
+        return -1;
+    }
+    char why[512];
+    if (vet_whole_file(rf->path, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: cannot %s run file: %s", rf->path, verb, why);
         return -1;
     }
     H5E_BEGIN_TRY { rf->file = H5Fopen(rf->path, H5F_ACC_RDWR, H5P_DEFAULT); } H5E_END_TRY;
@@ -680,22 +688,55 @@ int runfile_close(RunFile *rf, char *err, size_t errlen) {
 
 /* ---- reading ------------------------------------------------------------------------- */
 
-RunStatus runfile_read_status(const char *path, char *err, size_t errlen) {
-    if (access(path, R_OK) != 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return RUN_UNKNOWN;
+/* The arguments of one read, for running it in a child first (h5vet.h). */
+typedef struct {
+    const char *path;
+    unsigned want;
+    RunFileData *data;  /* runfile_read */
+    RunStatus *status;  /* runfile_read_status */
+} RunFileRead;
+
+/* Runs read in a child process first (h5vet.h), then here: a corrupt file that makes
+ * libhdf5 crash or hang gives "[PATH: ]corrupt HDF5 file: ..." in err and -1, and this
+ * process never reads it. */
+static int read_vetted(H5VetRead read, RunFileRead *args, int with_path, char *err,
+                       size_t errlen) {
+    if (h5vet_run(read, args, 0, err, errlen) == -2) {
+        if (with_path) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", err);
+            snprintf(err, errlen, "%s: %s", args->path, why);
+        }
+        return -1;
     }
+    return read(args, err, errlen);
+}
+
+static int read_status(void *ctx, char *err, size_t errlen) {
+    const RunFileRead *args = ctx;
+    const char *path = args->path;
+    *args->status = RUN_UNKNOWN;
     hid_t f = h5_open_readonly_nolock(path);
     char *value = NULL;
     if (f < 0 || h5_read_attr_string(f, "status", &value) != 0) {
         snprintf(err, errlen, "%s: not a normbench run file (no status attribute)", path);
         if (f >= 0) H5Fclose(f);
-        return RUN_UNKNOWN;
+        return -1;
     }
     H5Fclose(f);
-    RunStatus s = run_status_parse(value);
+    *args->status = run_status_parse(value);
     free(value);
-    return s;
+    return 0;
+}
+
+RunStatus runfile_read_status(const char *path, char *err, size_t errlen) {
+    if (access(path, R_OK) != 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return RUN_UNKNOWN;
+    }
+    RunStatus status = RUN_UNKNOWN;
+    RunFileRead args = {.path = path, .status = &status};
+    return read_vetted(read_status, &args, 1, err, errlen) == 0 ? status : RUN_UNKNOWN;
 }
 
 void runfile_data_free(RunFileData *d) {
@@ -705,11 +746,20 @@ void runfile_data_free(RunFileData *d) {
     memset(d, 0, sizeof *d);
 }
 
-int runfile_read(const char *path, unsigned want, RunFileData *d, char *why, size_t whylen) {
+/* What a reader that found nothing leaves (runfile_data_free is safe on it). */
+static void data_init(RunFileData *d) {
     memset(d, 0, sizeof *d);
     d->status = RUN_UNKNOWN;
     d->n_layer = d->d_model = d->n_params = -1;
     d->prune_base_loss = NAN;
+}
+
+static int read_data(void *ctx, char *why, size_t whylen) {
+    const RunFileRead *args = ctx;
+    const char *path = args->path;
+    const unsigned want = args->want;
+    RunFileData *d = args->data;
+    data_init(d);
     hid_t f = h5_open_readonly_nolock(path);
     if (f < 0) {
         snprintf(why, whylen, "not a readable HDF5 file (truncated or corrupt?)");
@@ -772,6 +822,20 @@ int runfile_read(const char *path, unsigned want, RunFileData *d, char *why, siz
         return -1;
     }
     return 0;
+}
+
+/* Everything in the file read in a child (h5vet.h), before a writer opens it to touch part of
+ * it: 0, or -1 with "corrupt HDF5 file: ..." when that crashed or hung. */
+static int vet_whole_file(const char *path, char *why, size_t whylen) {
+    RunFileData scratch; /* filled in the child only */
+    RunFileRead all = {.path = path, .want = RF_WANT_ALL, .data = &scratch};
+    return h5vet_run(read_data, &all, 0, why, whylen) == -2 ? -1 : 0;
+}
+
+int runfile_read(const char *path, unsigned want, RunFileData *d, char *why, size_t whylen) {
+    RunFileRead args = {.path = path, .want = want, .data = d};
+    data_init(d); /* what the caller frees when the child's read failed */
+    return read_vetted(read_data, &args, 0, why, whylen);
 }
 
 /* ---- directories of run files --------------------------------------------------------- */

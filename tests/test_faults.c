@@ -22,7 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "h5util.h"
+#include "h5vet.h"
 #include "runfile.h"
 #include "runlock.h"
 #include "sweep.h"
@@ -678,6 +680,96 @@ START_TEST(run_files_with_corrupt_extents_are_read_without_huge_allocations) {
 }
 END_TEST
 
+/* ---- 9. files on which libhdf5 itself crashes or hangs ------------------------------- */
+
+static int crash_in_read(void *ctx, char *err, size_t errlen) {
+    (void)ctx, (void)err, (void)errlen;
+    raise(SIGSEGV);
+    return 0;
+}
+
+static int hang_in_read(void *ctx, char *err, size_t errlen) {
+    (void)ctx, (void)err, (void)errlen;
+    for (volatile int spin = 1; spin;) {}
+    return 0;
+}
+
+static int write_shared_then_fail(void *ctx, char *err, size_t errlen) {
+    *(int *)ctx = 42;
+    snprintf(err, errlen, "the child's own reason");
+    return -1;
+}
+
+static double elapsed_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+START_TEST(a_read_that_crashes_or_hangs_in_the_child_is_an_error_here) {
+    char err[512];
+    h5vet_set_timeout(1.0);
+    ck_assert_int_eq(h5vet_run(crash_in_read, NULL, 0, err, sizeof err), -2);
+    ck_assert_msg(strstr(err, "corrupt HDF5 file: the HDF5 library crashed"), "%s", err);
+
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(h5vet_run(hang_in_read, NULL, 0, err, sizeof err), -2);
+    const double took = elapsed_since(&t0);
+    ck_assert_msg(strstr(err, "still reading it after 1 s"), "%s", err);
+    ck_assert_msg(took >= 1.0 && took < 10.0, "the hung child was stopped after %.1f s", took);
+
+    /* the child's return code and reason come back; its writes only through shared memory */
+    int *shared = h5vet_shared_alloc(sizeof *shared), private_ = 0;
+    ck_assert_int_eq(h5vet_run(write_shared_then_fail, shared, 0, err, sizeof err), -1);
+    ck_assert_str_eq(err, "the child's own reason");
+    ck_assert_int_eq(*shared, 42);
+    ck_assert_int_eq(h5vet_run(write_shared_then_fail, &private_, 0, err, sizeof err), -1);
+    ck_assert_int_eq(private_, 0);
+    h5vet_shared_free(shared, sizeof *shared);
+}
+END_TEST
+
+/* fuzz/libhdf5-findings/README.md: inputs on which libhdf5 1.10.8 loops forever or reads
+ * out of bounds (normbench export used to hang or die with SIGSEGV on them) */
+static const char *const libhdf5_findings[] = {
+    "fuzz/libhdf5-findings/checkpoint-libhdf5-1.10.8-H5HG_read-memcpy-overlap.h5",
+    "fuzz/libhdf5-findings/checkpoint-libhdf5-1.10.8-global-heap-loop.h5",
+    "fuzz/libhdf5-findings/runfile-libhdf5-1.10.8-H5HG_read-memcpy-overlap.h5",
+    "fuzz/libhdf5-findings/runfile-libhdf5-1.10.8-H5O_attr_open-heap-overflow.h5",
+    "fuzz/libhdf5-findings/runfile-libhdf5-1.10.8-global-heap-loop.h5",
+};
+#define N_FINDINGS (sizeof libhdf5_findings / sizeof libhdf5_findings[0])
+
+START_TEST(files_that_crash_or_hang_libhdf5_are_refused_by_every_reader) {
+    const char *path = libhdf5_findings[_i];
+    h5vet_set_timeout(2.0);
+    char err[1024];
+    /* this process survives every reader; where libhdf5 happens not to fault (the
+     * attribute overflow reads a few bytes past a buffer, which only ASan sees) the run-file
+     * reader may even succeed */
+    RunFileData d;
+    const int rc = runfile_read(path, RF_WANT_ALL, &d, err, sizeof err);
+    ck_assert_msg(rc == 0 || rc == -1, "%d", rc);
+    runfile_data_free(&d);
+    (void)runfile_read_status(path, err, sizeof err);
+    CheckpointInfo info;
+    ck_assert_int_eq(checkpoint_read_info(path, &info, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, path) && !strchr(err, '\n'), "one line naming the file: %s", err);
+}
+END_TEST
+
+START_TEST(export_of_a_run_file_that_crashed_libhdf5_exits_2_with_one_line) {
+    TestCli r = test_run_cli("", "export fuzz/libhdf5-findings/"
+                                 "runfile-libhdf5-1.10.8-H5HG_read-memcpy-overlap.h5");
+    ck_assert_msg(r.code == 2, "exit %d (it was a SIGSEGV before src/h5vet.c)", r.code);
+    ck_assert_msg(strstr(r.err, "runfile-libhdf5-1.10.8-H5HG_read-memcpy-overlap.h5: corrupt HDF5 "
+                                "file: the HDF5 library"),
+                  "%s", r.err);
+    ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "one line: %s", r.err);
+}
+END_TEST
+
 Suite *faults_suite(void) {
     Suite *s = suite_create("faults");
     TCase *tc = tcase_create("faults");
@@ -706,6 +798,10 @@ Suite *faults_suite(void) {
     tcase_add_test(tc, tokenize_never_replaces_a_file_that_is_not_regular);
     tcase_add_test(tc, a_checkpoint_renamed_h5_is_not_read_as_a_run);
     tcase_add_test(tc, another_spelling_of_output_dir_resumes_the_same_runs);
+    tcase_add_test(tc, a_read_that_crashes_or_hangs_in_the_child_is_an_error_here);
+    tcase_add_loop_test(tc, files_that_crash_or_hang_libhdf5_are_refused_by_every_reader, 0,
+                        N_FINDINGS);
+    tcase_add_test(tc, export_of_a_run_file_that_crashed_libhdf5_exits_2_with_one_line);
     suite_add_tcase(s, tc);
     return s;
 }
