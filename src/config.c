@@ -231,6 +231,8 @@ typedef struct {
     const char *file;    /* display name of the YAML source */
     int origin[NKEYS_MAX]; /* where each key was last set: 0 default, > 0 file line, -1 --set */
     bool in_set;         /* applying a --set override */
+    bool stored;         /* a config a checkpoint or run file stored: legacy keys are read */
+    int legacy_probe_batches; /* metrics.probe_batches of a stored config (0: absent) */
     char *err;
     size_t errlen;
 } Loader;
@@ -506,6 +508,20 @@ static int apply_key(Loader *L, yaml_document_t *doc, const KeySpec *k, yaml_nod
 static int apply_node(Loader *L, yaml_document_t *doc, const char *path, yaml_node_t *node,
                       int origin);
 
+/* metrics.probe_batches, in configs stored before metrics.probe_tokens replaced it: a probe
+ * read that many batches of train.batch x model.seq_len tokens, which finalize turns into
+ * the same token count (so `normbench prune` and `eval` read older runs as they ran). */
+static int apply_legacy_probe_batches(Loader *L, yaml_node_t *node, int origin) {
+    const char *s = node->type == YAML_SCALAR_NODE ? sval(node) : "";
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < 1 || v > 65536)
+        return fail(L, origin, "metrics.probe_batches", "expected an integer in [1, 65536]");
+    L->legacy_probe_batches = (int)v;
+    return 0;
+}
+
 static int apply_mapping(Loader *L, yaml_document_t *doc, const char *prefix, yaml_node_t *map) {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -516,6 +532,11 @@ static int apply_mapping(Loader *L, yaml_document_t *doc, const char *prefix, ya
             return fail(L, o, prefix[0] ? prefix : "config", "keys must be plain names");
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", sval(kn));
+        if (L->stored && strcmp(path, "metrics.probe_batches") == 0) {
+            int rc = apply_legacy_probe_batches(L, vn, o);
+            if (rc) return rc;
+            continue;
+        }
         if (strchr(sval(kn), '.') || kn->data.scalar.length == 0 ||
             (!key_find(path) && !is_section(path))) {
             char valid[512];
@@ -688,6 +709,16 @@ static void normalize_dir(char *dir) {
 static int finalize(Loader *L) {
     NbConfig *c = L->cfg;
     if (origin_of(L, "train.min_lr") == 0) c->train.min_lr = c->train.lr / 10.0;
+    if (L->legacy_probe_batches) {
+        if (origin_of(L, "metrics.probe_tokens") != 0)
+            return fail(L, origin_of(L, "metrics.probe_tokens"), "metrics.probe_tokens",
+                        "set together with the older metrics.probe_batches");
+        long long tokens = (long long)L->legacy_probe_batches * c->train.batch * c->model.seq_len;
+        if (tokens > INT_MAX)
+            return fail(L, 0, "metrics.probe_batches", "%d batches of %d x %d tokens overflow",
+                        L->legacy_probe_batches, c->train.batch, c->model.seq_len);
+        c->metrics.probe_tokens = (int)tokens;
+    }
     normalize_dir(c->output.dir);
 
     /* name: used as a directory name under output.dir */
@@ -764,10 +795,12 @@ static int finalize(Loader *L) {
 }
 
 static int load_text(NbConfig *cfg, const char *text, size_t len, const char *display,
-                     const char *const *overrides, int n_overrides, char *err, size_t errlen) {
+                     bool stored, const char *const *overrides, int n_overrides, char *err,
+                     size_t errlen) {
     Loader L;
     memset(&L, 0, sizeof L);
     L.cfg = cfg;
+    L.stored = stored;
     L.file = display ? display : "config";
     L.err = err;
     L.errlen = errlen;
@@ -818,7 +851,8 @@ static int load_text(NbConfig *cfg, const char *text, size_t len, const char *di
 
 int config_load_string(NbConfig *cfg, const char *text, const char *display_name,
                        const char *const *overrides, int n_overrides, char *err, size_t errlen) {
-    int rc = load_text(cfg, text, strlen(text), display_name, overrides, n_overrides, err, errlen);
+    int rc = load_text(cfg, text, strlen(text), display_name, true, overrides, n_overrides, err,
+                       errlen);
     if (rc) config_free(cfg);
     return rc;
 }
@@ -861,7 +895,7 @@ int config_load(NbConfig *cfg, const char *path, const char *const *overrides, i
         free(buf);
         return CONFIG_ERR;
     }
-    int rc = load_text(cfg, buf, len, path, overrides, n_overrides, err, errlen);
+    int rc = load_text(cfg, buf, len, path, false, overrides, n_overrides, err, errlen);
     free(buf);
     if (rc) {
         config_free(cfg);

@@ -126,8 +126,11 @@ typedef struct {
  * CONFIG_ERR with one line in err. On error cfg holds nothing that needs freeing. */
 int config_load(NbConfig *cfg, const char *path, const char *const *overrides, int n_overrides,
                 char *err, size_t errlen);
-/* The same from YAML text in memory; `display_name` stands for the file in messages and
- * gives the default sweep name (may be NULL: "config"). */
+/* The same from YAML text in memory, such as the config a checkpoint or run file stored;
+ * `display_name` stands for the file in messages and gives the default sweep name (may be
+ * NULL: "config"). Stored configs may predate a renamed key, so this also reads
+ * metrics.probe_batches (replaced by metrics.probe_tokens: N batches = N x train.batch x
+ * model.seq_len tokens, the same probes); config_load refuses it as unknown. */
 int config_load_string(NbConfig *cfg, const char *text, const char *display_name,
                        const char *const *overrides, int n_overrides, char *err, size_t errlen);
 void config_free(NbConfig *cfg);

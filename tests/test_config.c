@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "metrics.h"
 
 /* the raw value of scheme constant `key` in a loaded config (NaN: not set) */
 static double raw(const NbConfig *c, const char *key) {
@@ -550,6 +551,38 @@ static void assert_round_trip(const NbConfig *a) {
     free(text);
 }
 
+/* Run files and checkpoints written before metrics.probe_tokens store metrics.probe_batches:
+ * N batches of train.batch x model.seq_len tokens (the older meaning), which must read as
+ * the token count whose probes are those same N batches. */
+START_TEST(a_stored_config_with_the_older_probe_batches_reads_as_the_same_probe_tokens) {
+    const char *stored = "name: old\nmodel: {seq_len: 16}\ntrain: {batch: 4}\n"
+                         "metrics: {every: 10, probe_batches: 3}\n";
+    NbConfig c;
+    char err[1024] = "";
+    ck_assert_msg(config_load_string(&c, stored, "old.ckpt.h5", NULL, 0, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_eq(c.metrics.probe_tokens, 3 * 4 * 16);
+    ck_assert_int_eq(metrics_probe_batches(c.metrics.probe_tokens, 4, 16), 3);
+    config_free(&c);
+
+    const char *both = "metrics: {probe_batches: 3, probe_tokens: 100}\n";
+    ck_assert_int_eq(config_load_string(&c, both, "old.ckpt.h5", NULL, 0, err, sizeof err),
+                     CONFIG_ERR);
+    ck_assert_msg(strstr(err, "metrics.probe_tokens: set together with the older "
+                              "metrics.probe_batches"), "%s", err);
+    ck_assert_int_eq(config_load_string(&c, "metrics: {probe_batches: 0}\n", "old.ckpt.h5",
+                                        NULL, 0, err, sizeof err),
+                     CONFIG_ERR);
+
+    /* a config file a user writes today gets the unknown-key error */
+    TmpYaml t;
+    tmp_yaml(&t, "new.yaml", "metrics: {probe_batches: 3}\n");
+    ck_assert_int_eq(config_load(&c, t.path, NULL, 0, err, sizeof err), CONFIG_ERR);
+    tmp_done(&t);
+    ck_assert_msg(strstr(err, "metrics.probe_batches: unknown key"), "%s", err);
+}
+END_TEST
+
 START_TEST(written_yaml_reloads_to_the_same_config) {
     NbConfig c;
     const char *sets[] = {"train.lr=0.0003", "model.norm_eps=1e-5", "init.embed_std=0.6324555",
@@ -742,6 +775,7 @@ Suite *config_suite(void) {
     tcase_add_test(t, select_run_cuts_one_scheme_and_one_seed);
     tcase_add_test(t, print_shows_the_source_and_the_resolved_yaml);
     tcase_add_test(t, shipped_configs_load_and_round_trip);
+    tcase_add_test(t, a_stored_config_with_the_older_probe_batches_reads_as_the_same_probe_tokens);
     suite_add_tcase(s, t);
 
     t = tcase_create("sha256");
