@@ -37,7 +37,7 @@ void h5vet_set_timeout(double seconds) {
  * the parent; the child must die quietly instead. Weak: absent from normal builds. */
 extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
 
-static _Noreturn void vet_child(H5VetRead read, void *ctx, VetResult *result, int done_fd) {
+static _Noreturn void vet_child(H5VetRead reader, void *ctx, VetResult *result, int done_fd) {
     /* none of these allocate: the child's read starts from the parent's heap as it is */
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0) dup2(devnull, STDERR_FILENO);
@@ -45,7 +45,7 @@ static _Noreturn void vet_child(H5VetRead read, void *ctx, VetResult *result, in
     const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
     for (size_t i = 0; i < sizeof crash_signals / sizeof *crash_signals; i++)
         signal(crash_signals[i], SIG_DFL);
-    result->rc = read(ctx, result->err, sizeof result->err);
+    result->rc = reader(ctx, result->err, sizeof result->err);
     ssize_t written = write(done_fd, &VET_DONE, 1);
     _exit(written == 1 ? 0 : 1);
 }
@@ -86,7 +86,7 @@ static int wait_done(int fd, double deadline) {
     }
 }
 
-int h5vet_run(H5VetRead read, void *ctx, double seconds_extra, char *err, size_t errlen) {
+int h5vet_run(H5VetRead reader, void *ctx, double seconds_extra, char *err, size_t errlen) {
     /* mapped once and kept: the parent's own call then sees the same mappings as the
      * child's */
     static VetResult *result;
@@ -101,7 +101,7 @@ int h5vet_run(H5VetRead read, void *ctx, double seconds_extra, char *err, size_t
     }
     if (pid == 0) {
         close(fds[0]);
-        vet_child(read, ctx, result, fds[1]);
+        vet_child(reader, ctx, result, fds[1]);
     }
     close(fds[1]);
     const double limit = vet_timeout_s + (seconds_extra > 0 ? seconds_extra : 0);

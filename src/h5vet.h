@@ -21,12 +21,12 @@
 /* A reading function: 0, or -1 with the reason in err. */
 typedef int (*H5VetRead)(void *ctx, char *err, size_t errlen);
 
-/* Runs read(ctx) in a child process and returns what it returned there: 0, or -1 with the
+/* Runs reader(ctx) in a child process and returns what it returned there: 0, or -1 with the
  * child's err. -2 with "corrupt HDF5 file: ..." in err (no path: the caller prefixes it)
  * when the child crashed, aborted or took longer than the time limit (h5vet_set_timeout
  * plus seconds_extra, for reads of much data), or when no child could be started.
- * Whatever read wrote lives on only in h5vet_shared_alloc memory. */
-int h5vet_run(H5VetRead read, void *ctx, double seconds_extra, char *err, size_t errlen);
+ * Whatever reader wrote lives on only in h5vet_shared_alloc memory. */
+int h5vet_run(H5VetRead reader, void *ctx, double seconds_extra, char *err, size_t errlen);
 
 /* Memory the child's writes reach the parent through (zeroed; NULL when out of memory),
  * and its release. */
