@@ -13,8 +13,10 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CC       ?= gcc
 OPT      ?= -O2
+# -ffp-contract=off: no fused multiply-add in the CPU backend's loops, whose results are then
+# the same bits at every vector width (kernels/cpu/attention.c)
 CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) -g -fopenmp \
-               -Isrc -Ikernels -MMD -MP
+               -ffp-contract=off -Isrc -Ikernels -MMD -MP
 EXTRA_CFLAGS ?=
 EXTRA_LDFLAGS ?=
 # The builds inside `make all/test/demo` use every core unless the caller gave -j itself

@@ -27,6 +27,8 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu/cpu_ops.h"
+#include "cpu_kernels.h"
 #include "spec64.h"
 #include "testutil.h"
 
@@ -1369,6 +1371,46 @@ END_TEST
 /* ---------------------------------------------------------------------------------------- */
 /* backend selection                                                                        */
 
+/* attention.c's products at 16 lanes (AVX2, AVX-512) against 4 lanes: the same fp32 adds
+ * and multiplies per output element in the same order, so the same bits. Shapes give every
+ * block width: 64- and 16-column blocks, a 4-lane remainder and a scalar tail (HS 86 = 64 +
+ * 16 + 4 + 2), T not a multiple of 16. */
+START_TEST(test_attention_gives_the_same_bits_at_every_vector_width) {
+    const CpuIsa cpu = cpu_isa();
+    const int B = 2, T = 83, NH = 2, HS = 86;
+    const size_t n = (size_t)B * T * NH * HS;
+    uint64_t rng = 20261130;
+    float *q = random_floats(n, &rng, -2, 2), *k = random_floats(n, &rng, -2, 2);
+    float *v = random_floats(n, &rng, -1, 1), *dout = random_floats(n, &rng, -1, 1);
+    float *got[3][4] = {{0}};
+    const CpuVectorIsa widths[3] = {CPU_VECTOR_4, CPU_VECTOR_AVX2, CPU_VECTOR_AVX512};
+    const CpuIsa needs[3] = {CPU_ISA_SSE, CPU_ISA_AVX2, CPU_ISA_AVX512};
+    int ran = 0;
+    for (int w = 0; w < 3; w++) {
+        if (cpu < needs[w]) continue;
+        Backend *be = make_cpu(2);
+        ((CpuImpl *)be->impl)->vector_isa = widths[w];
+        float *o = new_floats(n), *dq = new_floats(n), *dk = new_floats(n), *dv = new_floats(n);
+        void *saved = be->ops->alloc(be, be->ops->attention_saved_bytes(be, B, T, NH));
+        be->ops->attention_forward(be, o, saved, q, k, v, B, T, NH, HS);
+        be->ops->attention_backward(be, dq, dk, dv, dout, saved, q, k, v, B, T, NH, HS);
+        be->ops->release(be, saved);
+        got[w][0] = o, got[w][1] = dq, got[w][2] = dk, got[w][3] = dv;
+        if (w > 0)
+            for (int i = 0; i < 4; i++)
+                ck_assert_msg(memcmp(got[w][i], got[0][i], n * sizeof(float)) == 0,
+                              "output %d differs at vector width %d", i, w);
+        backend_destroy(be);
+        ran++;
+    }
+    ck_assert_int_ge(ran, 1);
+    if (cpu >= CPU_ISA_AVX512) ck_assert_int_eq(ran, 3); /* every width ran here */
+    for (int w = 0; w < 3; w++)
+        for (int i = 0; i < 4; i++) free(got[w][i]);
+    free(q), free(k), free(v), free(dout);
+}
+END_TEST
+
 START_TEST(test_backend_create_unknown_name_fails_naming_it_and_the_valid_ones) {
     char err[256] = "";
     Backend *be = backend_create("tpu9000", 2, err, sizeof err);
@@ -1470,6 +1512,7 @@ Suite *kernel_suite(void) {
     tcase_add_test(contracts, test_rope_in_place_equals_out_of_place);
     tcase_add_test(contracts, test_rope_rotates_pair_i_with_i_plus_half_by_position_angle);
     tcase_add_test(contracts, test_attention_future_keys_and_values_do_not_change_earlier_outputs);
+    tcase_add_test(contracts, test_attention_gives_the_same_bits_at_every_vector_width);
     tcase_add_loop_test(contracts, test_attention_saves_causal_softmax_probabilities, 0, 2);
     tcase_add_test(contracts, test_crossentropy_dlogits_may_alias_logits);
     tcase_add_test(contracts, test_crossentropy_overwrites_dlogits);

@@ -12,8 +12,10 @@
  *
  * Blocking: every product here has the form acc[j] = sum_k a[k] * B[k, j] over a run of
  * contiguous j (rows of K, V, Q, dO, or of K^T / V^T packed per (b, h) into scratch), which
- * rows_combine computes 16 columns at a time with four 4-lane accumulators held in registers,
- * summing over k in ascending order (so results do not depend on the blocking). The (b, h)
+ * rows_combine computes with four vector accumulators held in registers, summing over k in
+ * ascending order with separate multiplies and adds (so results depend neither on the
+ * blocking nor on the vector width: 4 lanes, or 16 with AVX2 or AVX-512 when the BLAS
+ * kernels in use are of that instruction set, CpuImpl.vector_isa). The (b, h)
  * pair's K^T (forward) or V^T and dS (backward) live in per-thread scratch owned by the
  * backend. There is one code path: the plain-loop statement of the op is its float64
  * specification in tests/spec64.c, which the tests compare this file against.
@@ -49,9 +51,12 @@ static float *attention_scratch(Backend *be, size_t floats) {
 
 enum { ATT_BLOCK = 16 };
 
-/* out[j] (=|+=) sum_{k<K} a[k*inca] * B[k*ldb + j] for j < w, summed over k in order */
-static inline void rows_combine(float *out, const float *a, size_t inca, const float *B,
-                                size_t ldb, int K, int w, int accumulate) {
+/* out[j] (=|+=) sum_{k<K} a[k*inca] * B[k*ldb + j] for j < w, summed over k in order, one
+ * multiply and one add per term (the Makefile's -ffp-contract=off: no fused multiply-add),
+ * so every lane computes the same fp32 operations in the same order whatever the vector
+ * width, and the wide versions below give the same bits as this one. */
+static void rows_combine_4(float *out, const float *a, size_t inca, const float *B,
+                           size_t ldb, int K, int w, int accumulate) {
     int j0 = 0;
     for (; j0 + ATT_BLOCK <= w; j0 += ATT_BLOCK) {
         cpu_v4f c0 = cpu_v4f_splat(0.0f), c1 = c0, c2 = c0, c3 = c0;
@@ -82,6 +87,73 @@ static inline void rows_combine(float *out, const float *a, size_t inca, const f
         float c = 0.0f;
         for (int k = 0; k < K; k++) c += a[(size_t)k * inca] * B[(size_t)k * ldb + j0];
         out[j0] = accumulate ? out[j0] + c : c;
+    }
+}
+
+/* The same products 64 (then 16) columns at a time in 16-lane vectors: four independent
+ * accumulators hide the add latency. Inlined into one function per instruction set; the
+ * tail (fewer than 16 columns) goes to rows_combine_4. */
+typedef float v16f __attribute__((vector_size(64)));
+/* macros, not functions: a 64-byte vector passed by value outside an AVX-512 function
+ * changes the calling convention */
+#define v16f_load(p) ({ v16f v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
+#define v16f_store(p, v) do { v16f s_ = (v); __builtin_memcpy((p), &s_, sizeof s_); } while (0)
+
+static inline __attribute__((always_inline)) void rows_combine_16(
+    float *out, const float *a, size_t inca, const float *B, size_t ldb, int K, int w,
+    int accumulate) {
+    int j0 = 0;
+    for (; j0 + 64 <= w; j0 += 64) {
+        v16f c0 = {0}, c1 = c0, c2 = c0, c3 = c0;
+        const float *b = B + j0;
+        for (int k = 0; k < K; k++, b += ldb) {
+            const float ak = a[(size_t)k * inca];
+            c0 += ak * v16f_load(b);
+            c1 += ak * v16f_load(b + 16);
+            c2 += ak * v16f_load(b + 32);
+            c3 += ak * v16f_load(b + 48);
+        }
+        float *o = out + j0;
+        if (accumulate) {
+            c0 += v16f_load(o), c1 += v16f_load(o + 16);
+            c2 += v16f_load(o + 32), c3 += v16f_load(o + 48);
+        }
+        v16f_store(o, c0);
+        v16f_store(o + 16, c1);
+        v16f_store(o + 32, c2);
+        v16f_store(o + 48, c3);
+    }
+    for (; j0 + 16 <= w; j0 += 16) {
+        v16f c = {0};
+        const float *b = B + j0;
+        for (int k = 0; k < K; k++, b += ldb) c += a[(size_t)k * inca] * v16f_load(b);
+        if (accumulate) c += v16f_load(out + j0);
+        v16f_store(out + j0, c);
+    }
+    if (j0 < w) rows_combine_4(out + j0, a, inca, B + j0, ldb, K, w - j0, accumulate);
+}
+
+__attribute__((target("avx512f"))) static void rows_combine_avx512(
+    float *out, const float *a, size_t inca, const float *B, size_t ldb, int K, int w,
+    int accumulate) {
+    rows_combine_16(out, a, inca, B, ldb, K, w, accumulate);
+}
+
+__attribute__((target("avx2"))) static void rows_combine_avx2(
+    float *out, const float *a, size_t inca, const float *B, size_t ldb, int K, int w,
+    int accumulate) {
+    rows_combine_16(out, a, inca, B, ldb, K, w, accumulate);
+}
+
+typedef void (*RowsCombine)(float *, const float *, size_t, const float *, size_t, int, int,
+                            int);
+
+/* The width the backend chose (CpuImpl.vector_isa: the BLAS kernels' instruction set). */
+static RowsCombine rows_combine_for(const Backend *be) {
+    switch (((const CpuImpl *)be->impl)->vector_isa) {
+    case CPU_VECTOR_AVX512: return rows_combine_avx512;
+    case CPU_VECTOR_AVX2: return rows_combine_avx2;
+    default: return rows_combine_4;
     }
 }
 
@@ -140,6 +212,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
+    const RowsCombine rows_combine = rows_combine_for(be);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
@@ -150,10 +223,9 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
         for (int t = 0; t < T; t++) {
             const float *qt = Q + base + (size_t)t * C;
             float *p = probs + ((size_t)bh * T + t) * T;
-            /* s[t2] = q_t . k_t2 for t2 <= t, whole blocks of 16 */
+            /* s[t2] = q_t . k_t2 for t2 <= t, whole blocks of 16 (K^T is zero-padded) */
             const int m = t + 1;
-            for (int j = 0; j < m; j += ATT_BLOCK)
-                rows_combine(s + j, qt, 1, kt + j, Tp, HS, ATT_BLOCK, 0);
+            rows_combine(s, qt, 1, kt, Tp, HS, (int)round_up((size_t)m, ATT_BLOCK), 0);
             softmax_scaled(s, m, scale);
             memcpy(p, s, (size_t)m * sizeof(float));
             if (m < T) memset(p + m, 0, (size_t)(T - m) * sizeof(float));
@@ -174,6 +246,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
+    const RowsCombine rows_combine = rows_combine_for(be);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
@@ -187,9 +260,8 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
             const float *p = P + (size_t)t * T, *dot_ = dO + base + (size_t)t * C;
             float *dst = ds + (size_t)t * Tp;
             const int m = t + 1, m4 = m / 4 * 4;
-            /* dp[t2] = do_t . v_t2 */
-            for (int j = 0; j < m; j += ATT_BLOCK)
-                rows_combine(dp + j, dot_, 1, vt + j, Tp, HS, ATT_BLOCK, 0);
+            /* dp[t2] = do_t . v_t2 (V^T is zero-padded) */
+            rows_combine(dp, dot_, 1, vt, Tp, HS, (int)round_up((size_t)m, ATT_BLOCK), 0);
             /* D = rowsum(P * dP);  dS = scale * P * (dP - D) */
             cpu_v4f dv4 = cpu_v4f_splat(0.0f);
             for (int j = 0; j < m4; j += 4) dv4 += cpu_v4f_load(p + j) * cpu_v4f_load(dp + j);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_kernels.h"
 #include "cpu_ops.h"
 
 /* Generated from the op list, each entry keyed by name: the table cannot pair an op with
@@ -77,6 +78,11 @@ Backend *cpu_backend_create(int threads, char *err, size_t errlen) {
     /* fixed when OpenBLAS loaded (src/cpu_kernels.c settles it at process start) */
     const char *core = openblas_get_corename();
     snprintf(be->kernels, sizeof be->kernels, "OpenBLAS %s", core ? core : "unknown");
+    const CpuIsa blas_isa = cpu_kernels_core_isa(core), cpu = cpu_isa();
+    const CpuIsa vector_isa = blas_isa < cpu ? blas_isa : cpu;
+    impl->vector_isa = vector_isa >= CPU_ISA_AVX512 ? CPU_VECTOR_AVX512
+                       : vector_isa >= CPU_ISA_AVX2 ? CPU_VECTOR_AVX2
+                                                    : CPU_VECTOR_4;
     return be;
 }
 

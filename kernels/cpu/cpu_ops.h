@@ -19,9 +19,16 @@
 
 #include "backend.h"
 
+/* The instruction set of the backend's own widest loops (attention's products): that of
+ * the BLAS kernels in use, so the one choice src/cpu_kernels.c makes (and a user's
+ * OPENBLAS_CORETYPE) sets both, and Backend.kernels names both. Results are the same bits at
+ * every width (attention.c). */
+typedef enum { CPU_VECTOR_4 = 0, CPU_VECTOR_AVX2, CPU_VECTOR_AVX512 } CpuVectorIsa;
+
 /* Backend-private state (Backend.impl). */
 typedef struct {
     int threads;            /* OpenMP thread count (OpenBLAS itself runs single-threaded) */
+    CpuVectorIsa vector_isa;
     float *scratch;         /* per-thread scratch of attention (packed K^T or V^T and dS of
                              * one (b, h) pair), grown lazily */
     size_t scratch_floats;  /* capacity of scratch in floats */
