@@ -1373,8 +1373,8 @@ END_TEST
 
 /* attention.c's products at 16 lanes (AVX2, AVX-512) against 4 lanes: the same fp32 adds
  * and multiplies per output element in the same order, so the same bits. Shapes give every
- * block width: 64- and 16-column blocks, a 4-lane remainder and a scalar tail (HS 86 = 64 +
- * 16 + 4 + 2), T not a multiple of 16. */
+ * block width: a 64-column block, 16-column blocks, a 4-lane remainder and a scalar tail
+ * (HS 86 = 64 + 16 + 4 + 2), T not a multiple of 16. */
 START_TEST(test_attention_gives_the_same_bits_at_every_vector_width) {
     const CpuIsa cpu = cpu_isa();
     const int B = 2, T = 83, NH = 2, HS = 86;
