@@ -122,13 +122,13 @@ typedef struct {
     float *params, *moments[2];   /* load: memory shared with the child */
 } CheckpointRead;
 
-/* Runs read in a child process first (h5vet.h), then here (a rehearsal) unless rehearse is
- * 0 (the child's read is the read: it wrote into shared memory). A corrupt file that makes
- * libhdf5 crash or hang gives "PATH: corrupt HDF5 file: ..." and -1. */
-static int read_vetted(H5VetRead read, CheckpointRead *args, double seconds_extra,
+/* Runs reader in a child process first (h5vet.h), then here (a rehearsal) unless rehearse
+ * is 0 (the child's read is the read: it wrote into shared memory). A corrupt file that
+ * makes libhdf5 crash or hang gives "PATH: corrupt HDF5 file: ..." and -1. */
+static int read_vetted(H5VetRead reader, CheckpointRead *args, double seconds_extra,
                        int rehearse, char *err, size_t errlen) {
     char why[768];
-    int rc = h5vet_run(read, args, seconds_extra, why, sizeof why);
+    int rc = h5vet_run(reader, args, seconds_extra, why, sizeof why);
     if (rc == -2) {
         snprintf(err, errlen, "%s: %s", args->path, why);
         return -1;
@@ -137,7 +137,7 @@ static int read_vetted(H5VetRead read, CheckpointRead *args, double seconds_extr
         if (rc != 0) snprintf(err, errlen, "%s", why);
         return rc;
     }
-    return read(args, err, errlen);
+    return reader(args, err, errlen);
 }
 
 static hid_t open_readonly(const char *path, char *err, size_t errlen) {

@@ -396,11 +396,12 @@ static int truncate_group(hid_t file, const SeriesGroup *g, int start_step) {
     return 0;
 }
 
-/* Opens rf->path read-write: -1 with "PATH: cannot VERB run file: why" when the file is
- * missing or not writable; otherwise 0, rf->file being the HDF5 id or < 0 when HDF5 cannot
- * open it (the caller says what that means). */
 static int vet_whole_file(const char *path, char *why, size_t whylen);
 
+/* Opens rf->path read-write: -1 with "PATH: cannot VERB run file: why" when the file is
+ * missing, not writable or makes libhdf5 crash or hang (read in a child first); otherwise 0,
+ * rf->file being the HDF5 id or < 0 when HDF5 cannot open it (the caller says what that
+ * means). */
 static int open_for_writing(RunFile *rf, const char *verb, char *err, size_t errlen) {
     if (access(rf->path, R_OK | W_OK) != 0) {
         snprintf(err, errlen, "%s: cannot %s run file: %s", rf->path, verb, strerror(errno));
@@ -696,12 +697,12 @@ typedef struct {
     RunStatus *status;  /* runfile_read_status */
 } RunFileRead;
 
-/* Runs read in a child process first (h5vet.h), then here: a corrupt file that makes
+/* Runs reader in a child process first (h5vet.h), then here: a corrupt file that makes
  * libhdf5 crash or hang gives "[PATH: ]corrupt HDF5 file: ..." in err and -1, and this
  * process never reads it. */
-static int read_vetted(H5VetRead read, RunFileRead *args, int with_path, char *err,
+static int read_vetted(H5VetRead reader, RunFileRead *args, int with_path, char *err,
                        size_t errlen) {
-    if (h5vet_run(read, args, 0, err, errlen) == -2) {
+    if (h5vet_run(reader, args, 0, err, errlen) == -2) {
         if (with_path) {
             char why[512];
             snprintf(why, sizeof why, "%s", err);
@@ -709,7 +710,7 @@ static int read_vetted(H5VetRead read, RunFileRead *args, int with_path, char *e
         }
         return -1;
     }
-    return read(args, err, errlen);
+    return reader(args, err, errlen);
 }
 
 static int read_status(void *ctx, char *err, size_t errlen) {
