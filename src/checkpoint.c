@@ -122,24 +122,6 @@ typedef struct {
     float *params, *moments[2];   /* load: memory shared with the child */
 } CheckpointRead;
 
-/* Runs reader in a child process first (h5vet.h), then here (a rehearsal) unless rehearse
- * is 0 (the child's read is the read: it wrote into shared memory). A corrupt file that
- * makes libhdf5 crash or hang gives "PATH: corrupt HDF5 file: ..." and -1. */
-static int read_vetted(H5VetRead reader, CheckpointRead *args, double seconds_extra,
-                       int rehearse, char *err, size_t errlen) {
-    char why[768];
-    int rc = h5vet_run(reader, args, seconds_extra, why, sizeof why);
-    if (rc == -2) {
-        snprintf(err, errlen, "%s: %s", args->path, why);
-        return -1;
-    }
-    if (!rehearse) {
-        if (rc != 0) snprintf(err, errlen, "%s", why);
-        return rc;
-    }
-    return reader(args, err, errlen);
-}
-
 static hid_t open_readonly(const char *path, char *err, size_t errlen) {
     hid_t file = -1;
     if (access(path, R_OK) != 0) {
@@ -188,7 +170,7 @@ static int read_info(void *ctx, char *err, size_t errlen) {
 int checkpoint_read_info(const char *path, CheckpointInfo *info, char *err, size_t errlen) {
     CheckpointRead args = {.path = path, .info = info};
     memset(info, 0, sizeof *info);
-    return read_vetted(read_info, &args, 0, 1, err, errlen);
+    return h5vet_read(read_info, &args, path, 0, 1, err, errlen);
 }
 
 void checkpoint_info_free(CheckpointInfo *info) {
@@ -227,7 +209,7 @@ static int load(const char *path, Model *m, int with_optimizer, char *err, size_
     } else {
         /* the time limit grows with the data: 3 x bytes at 100 MB/s */
         const double seconds_extra = 3.0 * (double)bytes / 100e6;
-        rc = read_vetted(read_state, &args, seconds_extra, 0, err, errlen);
+        rc = h5vet_read(read_state, &args, path, seconds_extra, 0, err, errlen);
     }
     if (rc == 0) {
         model_set_params(m, args.params);
@@ -320,5 +302,5 @@ int checkpoint_check(const char *path, const ModelConfig *mc, const SublayerSpec
                      int steps, CheckpointInfo *info, char *err, size_t errlen) {
     CheckpointRead args = {.path = path, .info = info, .mc = mc, .specs = specs, .steps = steps};
     memset(info, 0, sizeof *info);
-    return read_vetted(check, &args, 0, 1, err, errlen);
+    return h5vet_read(check, &args, path, 0, 1, err, errlen);
 }

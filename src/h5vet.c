@@ -125,3 +125,15 @@ int h5vet_run(H5VetRead reader, void *ctx, double seconds_extra, char *err, size
     }
     return rc;
 }
+
+int h5vet_read(H5VetRead reader, void *ctx, const char *path, double seconds_extra,
+               int rehearse, char *err, size_t errlen) {
+    char why[1024];
+    const int rc = h5vet_run(reader, ctx, seconds_extra, why, sizeof why);
+    if (rc != 0) {
+        if (rc == -2 && path) snprintf(err, errlen, "%s: %s", path, why);
+        else snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    return rehearse ? reader(ctx, err, errlen) : 0;
+}

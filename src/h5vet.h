@@ -28,6 +28,14 @@ typedef int (*H5VetRead)(void *ctx, char *err, size_t errlen);
  * Whatever reader wrote lives on only in h5vet_shared_alloc memory. */
 int h5vet_run(H5VetRead reader, void *ctx, double seconds_extra, char *err, size_t errlen);
 
+/* The readers' use of h5vet_run: reader(ctx) in a child; when it got through, again here
+ * (rehearse 1), or not at all (rehearse 0: the child's read was the read, into shared
+ * memory). Returns 0, or -1 with err: the reader's own message when it failed cleanly in the
+ * child (it is not repeated here), or "PATH: corrupt HDF5 file: ..." ("PATH: " only when path
+ * is not NULL) when the child crashed or hung. */
+int h5vet_read(H5VetRead reader, void *ctx, const char *path, double seconds_extra,
+               int rehearse, char *err, size_t errlen);
+
 /* Memory the child's writes reach the parent through (zeroed; NULL when out of memory),
  * and its release. */
 void *h5vet_shared_alloc(size_t bytes);

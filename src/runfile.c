@@ -697,22 +697,6 @@ typedef struct {
     RunStatus *status;  /* runfile_read_status */
 } RunFileRead;
 
-/* Runs reader in a child process first (h5vet.h), then here: a corrupt file that makes
- * libhdf5 crash or hang gives "[PATH: ]corrupt HDF5 file: ..." in err and -1, and this
- * process never reads it. */
-static int read_vetted(H5VetRead reader, RunFileRead *args, int with_path, char *err,
-                       size_t errlen) {
-    if (h5vet_run(reader, args, 0, err, errlen) == -2) {
-        if (with_path) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", err);
-            snprintf(err, errlen, "%s: %s", args->path, why);
-        }
-        return -1;
-    }
-    return reader(args, err, errlen);
-}
-
 static int read_status(void *ctx, char *err, size_t errlen) {
     const RunFileRead *args = ctx;
     const char *path = args->path;
@@ -737,7 +721,7 @@ RunStatus runfile_read_status(const char *path, char *err, size_t errlen) {
     }
     RunStatus status = RUN_UNKNOWN;
     RunFileRead args = {.path = path, .status = &status};
-    return read_vetted(read_status, &args, 1, err, errlen) == 0 ? status : RUN_UNKNOWN;
+    return h5vet_read(read_status, &args, path, 0, 1, err, errlen) == 0 ? status : RUN_UNKNOWN;
 }
 
 void runfile_data_free(RunFileData *d) {
@@ -836,7 +820,7 @@ static int vet_whole_file(const char *path, char *why, size_t whylen) {
 int runfile_read(const char *path, unsigned want, RunFileData *d, char *why, size_t whylen) {
     RunFileRead args = {.path = path, .want = want, .data = d};
     data_init(d); /* what the caller frees when the child's read failed */
-    return read_vetted(read_data, &args, 0, why, whylen);
+    return h5vet_read(read_data, &args, NULL, 0, 1, why, whylen); /* why: no path */
 }
 
 /* ---- directories of run files --------------------------------------------------------- */
