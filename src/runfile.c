@@ -129,6 +129,15 @@ static hid_t make_group(hid_t loc, const char *name) {
     return g;
 }
 
+/* The group `name`, created when the file has none yet (written again by a later prune). */
+static hid_t open_or_make_group(hid_t loc, const char *name) {
+    hid_t g = -1;
+    H5E_BEGIN_TRY {
+        g = H5Lexists(loc, name, H5P_DEFAULT) > 0 ? H5Gopen2(loc, name, H5P_DEFAULT) : -1;
+    } H5E_END_TRY;
+    return g >= 0 ? g : make_group(loc, name);
+}
+
 /* ---- /scheme: a compound table [L, 2] ------------------------------------------------ */
 
 typedef struct {
@@ -553,12 +562,7 @@ int runfile_write_prune(RunFile *rf, const PruneResult *p, int step, char *err, 
         return -1;
     }
     errno = 0;
-    hid_t g = -1;
-    H5E_BEGIN_TRY {
-        g = H5Lexists(rf->file, PRUNE_GROUP, H5P_DEFAULT) > 0
-                ? H5Gopen2(rf->file, PRUNE_GROUP, H5P_DEFAULT)
-                : H5Gcreate2(rf->file, PRUNE_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    } H5E_END_TRY;
+    hid_t g = open_or_make_group(rf->file, PRUNE_GROUP);
     const double *values[3] = {p->block, p->attn, p->mlp}; /* prune_datasets' order */
     int ok = g >= 0;
     for (int k = 0; ok && k < 3; k++)
@@ -613,12 +617,7 @@ fail:
 int runfile_write_prune_partial(RunFile *rf, int step, int batches, unsigned what, int done,
                                 const double *sums, char *err, size_t errlen) {
     errno = 0;
-    hid_t g = -1;
-    H5E_BEGIN_TRY {
-        g = H5Lexists(rf->file, PRUNE_PARTIAL, H5P_DEFAULT) > 0
-                ? H5Gopen2(rf->file, PRUNE_PARTIAL, H5P_DEFAULT)
-                : H5Gcreate2(rf->file, PRUNE_PARTIAL, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    } H5E_END_TRY;
+    hid_t g = open_or_make_group(rf->file, PRUNE_PARTIAL);
     int ok = g >= 0 &&
              h5_write_f64(rf->file, PRUNE_PARTIAL "/sums", sums, (size_t)3 * rf->L + 1) == 0 &&
              h5_write_attr_int64(g, "step", step) == 0 &&
