@@ -17,6 +17,7 @@
 
 #include "runfile.h"
 #include "schemes.h"
+#include "stats.h"
 
 /* ---- one run file ------------------------------------------------------------------- */
 
@@ -288,21 +289,16 @@ static int group_schemes(Report *rep) {
         else
             snprintf(s->title, sizeof s->title, "%s%s", s->name, suffix);
         /* summary over finished seeds */
-        double sum = 0, sq = 0;
+        double *ok_ppl = malloc((s->count ? s->count : 1) * sizeof *ok_ppl);
+        if (!ok_ppl) return -1;
         for (size_t i = s->first; i < s->first + s->count; i++) {
             const Run *r = &rep->runs[i];
             double ppl = last(&r->eval_ppl);
             if (r->status_code == RUN_DIVERGED) s->n_diverged++;
-            if (r->status_code == RUN_FINISHED && isfinite(ppl)) s->n_ok++, sum += ppl;
+            if (r->status_code == RUN_FINISHED && isfinite(ppl)) ok_ppl[s->n_ok++] = ppl;
         }
-        s->mean_ppl = s->n_ok ? sum / (double)s->n_ok : NAN;
-        for (size_t i = s->first; i < s->first + s->count; i++) {
-            const Run *r = &rep->runs[i];
-            double ppl = last(&r->eval_ppl);
-            if (r->status_code == RUN_FINISHED && isfinite(ppl))
-                sq += (ppl - s->mean_ppl) * (ppl - s->mean_ppl);
-        }
-        s->std_ppl = s->n_ok > 1 ? sqrt(sq / (double)(s->n_ok - 1)) : NAN;
+        stats_mean_std(ok_ppl, s->n_ok, &s->mean_ppl, &s->std_ppl);
+        free(ok_ppl);
     }
     return 0;
 }
@@ -503,7 +499,7 @@ static void write_md_paired(FILE *f, const Report *rep) {
     for (size_t k = 0; k < rep->n_schemes; k++) {
         const Scheme *s = &rep->schemes[k];
         if (s == base) continue;
-        double d[256], sum = 0, sq = 0;
+        double d[256], mean, std;
         size_t n = 0, lower = 0;
         for (size_t i = s->first; i < s->first + s->count && n < 256; i++) {
             const Run *r = &rep->runs[i];
@@ -512,19 +508,18 @@ static void write_md_paired(FILE *f, const Report *rep) {
                 if (!b->has_seed || !r->has_seed || b->seed != r->seed) continue;
                 double x = final_loss(r), y = final_loss(b);
                 if (isfinite(x) && isfinite(y)) {
-                    d[n] = x - y, sum += d[n], lower += d[n] < 0, n++;
+                    d[n] = x - y, lower += d[n] < 0, n++;
                 }
                 break;
             }
         }
-        const double mean = n ? sum / (double)n : NAN;
-        for (size_t i = 0; i < n; i++) sq += (d[i] - mean) * (d[i] - mean);
+        stats_mean_std(d, n, &mean, &std);
         fputs("| ", f);
         put_cell(f, s->name, 1);
         fprintf(f, " | %zu | ", n);
         md_num(f, "%+.4f", mean, n == 0);
         fputs(" | ", f);
-        md_num(f, "%.4f", n > 1 ? sqrt(sq / (double)(n - 1)) : NAN, n < 2);
+        md_num(f, "%.4f", std, n < 2);
         if (n) fprintf(f, " | %zu of %zu |\n", lower, n);
         else fputs(" | – |\n", f);
     }

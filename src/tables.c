@@ -15,6 +15,7 @@
 
 #include "runfile.h"
 #include "schemes.h"
+#include "stats.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -299,25 +300,24 @@ typedef struct {
 static void make_cell(const Column *col, const char *scheme, const PaperResults *res,
                       const char *paper, Cell *c) {
     memset(c, 0, sizeof *c);
-    double sum = 0, sq = 0;
+    double *ok_ppl = malloc((col->n_runs ? col->n_runs : 1) * sizeof *ok_ppl);
     for (size_t i = 0; i < col->n_runs; i++) {
         const RunEntry *r = &col->runs[i];
         if (strcmp(r->scheme, scheme) != 0) continue;
         c->n_runs++;
         switch (r->kind) {
-        case VERDICT_OK: c->n_ok++, sum += r->ppl; break;
+        case VERDICT_OK:
+            if (ok_ppl) ok_ppl[c->n_ok] = r->ppl;
+            c->n_ok++;
+            break;
         case VERDICT_DIVERGED: c->n_div++; break;
         case VERDICT_RUNNING: c->n_running++; break;
         default: c->n_failed++; break;
         }
     }
-    c->mean = c->n_ok ? sum / (double)c->n_ok : NAN;
-    for (size_t i = 0; i < col->n_runs; i++) {
-        const RunEntry *r = &col->runs[i];
-        if (!strcmp(r->scheme, scheme) && r->kind == VERDICT_OK)
-            sq += (r->ppl - c->mean) * (r->ppl - c->mean);
-    }
-    c->std = c->n_ok > 1 ? sqrt(sq / (double)(c->n_ok - 1)) : NAN;
+    if (ok_ppl) stats_mean_std(ok_ppl, c->n_ok, &c->mean, &c->std);
+    else c->mean = c->std = NAN; /* out of memory: the counts stand, the numbers do not */
+    free(ok_ppl);
     c->pub = paper && col->paper_size
                  ? tables_find_result(res, paper, col->paper_size, scheme, "val_ppl")
                  : NULL;
