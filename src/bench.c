@@ -28,6 +28,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "config.h"
 #include "cpu_kernels.h"
 #include "data.h"
@@ -238,12 +239,6 @@ int bench_pool(const BenchRow *rows, int n, const char *commit, BenchRow **out, 
 
 /* ---- measurement helpers -------------------------------------------------------------- */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* VmHWM / VmRSS in bytes from /proc/self/status (0 when unavailable) */
 static double proc_status_bytes(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -394,18 +389,18 @@ static void time_calls(BenchCtx *b, OpBufs *o, const OpCall *c, double *samples)
     Backend *be = b->be;
     run_op(be, o, c);
     be->ops->synchronize(be);
-    double t0 = now_s();
+    double t0 = monotonic_seconds();
     run_op(be, o, c);
     be->ops->synchronize(be);
-    double dt = now_s() - t0;
+    double dt = monotonic_seconds() - t0;
     int iters = dt > 0 ? (int)(b->target_s / dt) : 1000;
     if (iters < 1) iters = 1;
     if (iters > 1000) iters = 1000;
     for (int r = 0; r < b->reps; r++) {
-        t0 = now_s();
+        t0 = monotonic_seconds();
         for (int i = 0; i < iters; i++) run_op(be, o, c);
         be->ops->synchronize(be);
-        samples[r] = (now_s() - t0) / iters;
+        samples[r] = (monotonic_seconds() - t0) / iters;
     }
 }
 
@@ -756,10 +751,10 @@ static void bench_peak(BenchCtx *b) {
 /* FLOP/s of one square sgemm now (0 when unavailable) */
 static double bench_sgemm_now(BenchCtx *b) {
     if (!b->sq || strcmp(b->be->name, "cpu")) return 0;
-    double t0 = now_s();
+    double t0 = monotonic_seconds();
     b->be->ops->matmul_forward(b->be, b->sq_y, b->sq_x, b->sq_w, b->sq, b->sq, b->sq);
     b->be->ops->synchronize(b->be);
-    return 2.0 * b->sq * b->sq * (double)b->sq / (now_s() - t0);
+    return 2.0 * b->sq * b->sq * (double)b->sq / (monotonic_seconds() - t0);
 }
 
 static void model_cfg_of(const BenchModel *bm, ModelConfig *mc) {
@@ -805,14 +800,14 @@ static size_t bench_train(BenchCtx *b, const BenchModel *bm, const ModelConfig *
         double v[64], mfu[64], med, mn, mx;
         int paired = 0;
         for (int s = -1; s < steps; s++) { /* s = -1: warm-up */
-            double t0 = now_s();
+            double t0 = monotonic_seconds();
             model_zero_grad(m);
             model_forward(m, tok, tgt, NULL);
             model_backward(m, NULL);
             AdamWArgs a = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f, s + 2, 0};
             model_adamw_step(m, &a);
             be->ops->synchronize(be);
-            if (s >= 0) v[s] = (double)B * T / (now_s() - t0);
+            if (s >= 0) v[s] = (double)B * T / (monotonic_seconds() - t0);
             double pk = s >= 0 ? bench_sgemm_now(b) : 0;
             if (pk > 0) mfu[paired++] = 100 * model_flops_per_token(mc) * v[s] / pk;
         }
@@ -928,7 +923,7 @@ int bench_dump_init(const char *out_path, const char *cfg_path, const char *cons
     double v[64], med = NAN, mn = NAN, mx = NAN;
     if (steps > 64) steps = 64;
     for (int s = -1; s < steps; s++) {
-        double t0 = now_s();
+        double t0 = monotonic_seconds();
         model_zero_grad(m);
         model_forward(m, tok, tgt, NULL);
         model_backward(m, NULL);
@@ -936,7 +931,7 @@ int bench_dump_init(const char *out_path, const char *cfg_path, const char *cons
                        (float)run.train.eps, (float)run.train.weight_decay, 1.0f, s + 2, 0};
         model_adamw_step(m, &a);
         be->ops->synchronize(be);
-        if (s >= 0) v[s] = (double)N / (now_s() - t0);
+        if (s >= 0) v[s] = (double)N / (monotonic_seconds() - t0);
     }
     if (steps > 0) bench_stats(v, steps, &med, &mn, &mx);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);

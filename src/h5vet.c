@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 static const char VET_DONE = 'K';
 static double vet_timeout_s = 30.0;
 
@@ -62,17 +64,11 @@ void h5vet_shared_free(void *p, size_t bytes) {
     if (p) munmap(p, bytes ? bytes : 1);
 }
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Waits for the child's byte until the deadline: 1 when it came, 0 on timeout, -1 when the
  * pipe closed without it (the child died). */
 static int wait_done(int fd, double deadline) {
     for (;;) {
-        double left = deadline - now_s();
+        double left = deadline - monotonic_seconds();
         if (left <= 0) return 0;
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int ready = poll(&p, 1, (int)(left * 1000) + 1);
@@ -105,7 +101,7 @@ int h5vet_run(H5VetRead reader, void *ctx, double seconds_extra, char *err, size
     }
     close(fds[1]);
     const double limit = vet_timeout_s + (seconds_extra > 0 ? seconds_extra : 0);
-    const int done = wait_done(fds[0], now_s() + limit);
+    const int done = wait_done(fds[0], monotonic_seconds() + limit);
     close(fds[0]);
     if (done != 1) kill(pid, SIGKILL);
     int status = 0;

@@ -8,16 +8,11 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "clock.h"
 #include "config.h"
 #include "metrics.h"
 #include "run.h"
 #include "runfile.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -145,7 +140,7 @@ int prune_run(const char *path, const PruneOptions *opt, char *err, size_t errle
     }
 
     /* the batches, each followed by its partial sums in the run file */
-    const double t0 = now_seconds();
+    const double t0 = monotonic_seconds();
     int done_here = 0, stopped = 0;
     for (int b = first; b < n; b++) {
         if (metrics_prune_batch(m, &ps, b, what, sums, err, errlen) != 0) goto done;
@@ -154,7 +149,7 @@ int prune_run(const char *path, const PruneOptions *opt, char *err, size_t errle
             runfile_write_prune_partial(rf, info.step, n, what, b + 1, sums, err, errlen) != 0)
             goto done;
         if (opt->progress) {
-            double per = (now_seconds() - t0) / done_here;
+            double per = (monotonic_seconds() - t0) / done_here;
             char eta[32];
             format_duration(per * (n - b - 1), eta, sizeof eta);
             fprintf(opt->progress, "%sprune batch %d/%d  %.1f s/batch  ETA %s%s",

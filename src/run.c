@@ -9,15 +9,10 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "clock.h"
 #include "dist.h"
 #include "metrics.h"
 #include "train.h"
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int every(int period, int step) { return period > 0 && step % period == 0; }
 
@@ -220,11 +215,11 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
         fprintf(opt->progress, "[%s s%llu] data: %.3g epochs of the training split (data.repeat: "
                 "allow)\n", run->schemes[0]->name, (unsigned long long)run->seeds[0],
                 run_data_epochs(run, ds));
-    const double t_begin = now_seconds();
+    const double t_begin = monotonic_seconds();
     RunStatus status = RUN_FINISHED;
     int step = start_step;
     for (; step < tc->steps; step++) {
-        double t0 = now_seconds();
+        double t0 = monotonic_seconds();
         TrainStepInfo info;
         if (train_step(m, ds, run, step, &initial_loss, &info, err, errlen) != 0) goto done;
         if (info.diverged) {
@@ -235,14 +230,14 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
         }
         res->final_train_loss = info.loss;
         const int done_steps = step + 1;
-        double tok_s = tokens_per_step / (now_seconds() - t0);
+        double tok_s = tokens_per_step / (monotonic_seconds() - t0);
         if (rf && runfile_append_train(rf, done_steps, info.loss, info.lr, info.grad_norm, tok_s,
                                        err, errlen) != 0)
             goto done;
         if (rf && every(run->metrics.every, done_steps) &&
             record_probes(m, run, &probes, rf, done_steps, err, errlen) != 0)
             goto done;
-        double rate = (done_steps - start_step) / (now_seconds() - t_begin);
+        double rate = (done_steps - start_step) / (monotonic_seconds() - t_begin);
         report_progress(opt, run, done_steps, info.loss, info.lr, tokens_per_step * rate,
                         (tc->steps - done_steps) / rate, done_steps == tc->steps);
 
@@ -279,7 +274,7 @@ int run_train(const NbConfig *run, Dataset *ds, Backend *be, const RunOptions *o
     res->status = status;
     res->steps_done = step;
     res->initial_loss = initial_loss;
-    res->seconds = now_seconds() - t_begin;
+    res->seconds = monotonic_seconds() - t_begin;
     res->tokens_per_s = res->seconds > 0 ? tokens_per_step * (step - start_step) / res->seconds : 0;
     res->mfu = be->peak_flops > 0
                    ? model_flops_per_token(&run->model) * res->tokens_per_s / be->peak_flops
