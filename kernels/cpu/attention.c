@@ -49,106 +49,110 @@ static float *attention_scratch(Backend *be, size_t floats) {
     return scratch;
 }
 
-enum { ATT_BLOCK = 16 };
+/* ATT_ROWS query (or key) rows go through each product together, sharing every load of
+ * the other operand; score rows are computed in whole blocks of ATT_BLOCK columns. */
+enum { ATT_ROWS = 4, ATT_BLOCK = 16 };
 
-/* out[j] (=|+=) sum_{k<K} a[k*inca] * B[k*ldb + j] for j < w, summed over k in order, one
- * multiply and one add per term (the Makefile's -ffp-contract=off: no fused multiply-add),
- * so every lane computes the same fp32 operations in the same order whatever the vector
- * width, and the wide versions below give the same bits as this one. */
-static void rows_combine_4(float *out, const float *a, size_t inca, const float *B,
-                           size_t ldb, int K, int w, int accumulate) {
-    int j0 = 0;
-    for (; j0 + ATT_BLOCK <= w; j0 += ATT_BLOCK) {
-        cpu_v4f c0 = cpu_v4f_splat(0.0f), c1 = c0, c2 = c0, c3 = c0;
-        const float *b = B + j0;
-        for (int k = 0; k < K; k++, b += ldb) {
-            float ak = a[(size_t)k * inca];
-            c0 += ak * cpu_v4f_load(b);
-            c1 += ak * cpu_v4f_load(b + 4);
-            c2 += ak * cpu_v4f_load(b + 8);
-            c3 += ak * cpu_v4f_load(b + 12);
-        }
-        float *o = out + j0;
-        if (accumulate) {
-            c0 += cpu_v4f_load(o), c1 += cpu_v4f_load(o + 4);
-            c2 += cpu_v4f_load(o + 8), c3 += cpu_v4f_load(o + 12);
-        }
-        cpu_v4f_store(o, c0), cpu_v4f_store(o + 4, c1);
-        cpu_v4f_store(o + 8, c2), cpu_v4f_store(o + 12, c3);
-    }
-    for (; j0 + 4 <= w; j0 += 4) {
-        cpu_v4f c = cpu_v4f_splat(0.0f);
-        const float *b = B + j0;
-        for (int k = 0; k < K; k++, b += ldb) c += a[(size_t)k * inca] * cpu_v4f_load(b);
-        if (accumulate) c += cpu_v4f_load(out + j0);
-        cpu_v4f_store(out + j0, c);
-    }
-    for (; j0 < w; j0++) {
-        float c = 0.0f;
-        for (int k = 0; k < K; k++) c += a[(size_t)k * inca] * B[(size_t)k * ldb + j0];
-        out[j0] = accumulate ? out[j0] + c : c;
-    }
-}
-
-/* The same products 64 columns at a time in four 16-lane accumulators (independent chains
- * of adds, which hide their latency). Inlined into one function per instruction set; the
- * rest (fewer than 64 columns) goes to rows_combine_4. */
+/* The row products. For r < R and j < w, with a_r[k] = a[r*lda + k*inca]:
+ *
+ *   out[r*ldo + j] = init + a_r[0] * B[j] + a_r[1] * B[ldb + j] + ... + a_r[K-1] * B[(K-1)*ldb + j]
+ *
+ * summed left to right, one multiply and one add per term (the Makefile's -ffp-contract=off:
+ * no fused multiply-add), init = out[r*ldo + j] when accumulating, else 0. Every output
+ * element is the same chain of fp32 operations whatever the tile shape or vector width, so
+ * every instruction set gives the same bits; and a sum split in k (terms 0..k1-1, then the
+ * rest accumulating) gives the same bits as one call, which lets rows of different lengths
+ * share a tile over their common terms. */
 typedef float v16f __attribute__((vector_size(64)));
 /* macros, not functions: a 64-byte vector passed by value outside an AVX-512 function
  * changes the calling convention */
 #define v16f_load(p) ({ v16f v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
 #define v16f_store(p, v) do { v16f s_ = (v); __builtin_memcpy((p), &s_, sizeof s_); } while (0)
 
-static inline __attribute__((always_inline)) void rows_combine_16(
-    float *out, const float *a, size_t inca, const float *B, size_t ldb, int K, int w,
-    int accumulate) {
-    int j0 = 0;
-    for (; j0 + 64 <= w; j0 += 64) {
-        v16f c0 = {0}, c1 = c0, c2 = c0, c3 = c0;
-        const float *b = B + j0;
-        for (int k = 0; k < K; k++, b += ldb) {
-            const float ak = a[(size_t)k * inca];
-            c0 += ak * v16f_load(b);
-            c1 += ak * v16f_load(b + 16);
-            c2 += ak * v16f_load(b + 32);
-            c3 += ak * v16f_load(b + 48);
+/* R rows by 16*NV columns in R*NV accumulators held in registers (R, NV compile-time). */
+static inline __attribute__((always_inline)) void combine_tile(
+    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B, size_t ldb,
+    int K, int accumulate, const int R, const int NV) {
+    v16f c[ATT_ROWS][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            if (accumulate) c[r][v] = v16f_load(out + r * ldo + 16 * v);
+            else c[r][v] = (v16f){0};
         }
-        float *o = out + j0;
-        if (accumulate) {
-            c0 += v16f_load(o), c1 += v16f_load(o + 16);
-            c2 += v16f_load(o + 32), c3 += v16f_load(o + 48);
+    for (int k = 0; k < K; k++) {
+        const float *b = B + (size_t)k * ldb;
+        v16f bv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) bv[v] = v16f_load(b + 16 * v);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const float ak = a[r * lda + (size_t)k * inca];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) c[r][v] += ak * bv[v];
         }
-        v16f_store(o, c0);
-        v16f_store(o + 16, c1);
-        v16f_store(o + 32, c2);
-        v16f_store(o + 48, c3);
     }
-    /* the rest as before: one 16-lane accumulator would be a single chain of dependent
-     * adds, slower than rows_combine_4's four (measured on the demo's HS 16) */
-    if (j0 < w) rows_combine_4(out + j0, a, inca, B + j0, ldb, K, w - j0, accumulate);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) v16f_store(out + r * ldo + 16 * v, c[r][v]);
 }
 
-__attribute__((target("avx512f"))) static void rows_combine_avx512(
-    float *out, const float *a, size_t inca, const float *B, size_t ldb, int K, int w,
-    int accumulate) {
-    rows_combine_16(out, a, inca, B, ldb, K, w, accumulate);
+/* R rows (compile-time) over all w columns: tiles of 16*NV columns, then of 16, then the
+ * last columns one at a time. */
+static inline __attribute__((always_inline)) void combine_row_block(
+    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B, size_t ldb,
+    int K, int w, int accumulate, const int R, const int NV) {
+    int j0 = 0;
+    for (; j0 + 16 * NV <= w; j0 += 16 * NV)
+        combine_tile(out + j0, ldo, a, lda, inca, B + j0, ldb, K, accumulate, R, NV);
+    for (; j0 + 16 <= w; j0 += 16)
+        combine_tile(out + j0, ldo, a, lda, inca, B + j0, ldb, K, accumulate, R, 1);
+    for (int r = 0; r < R; r++)
+        for (int j = j0; j < w; j++) {
+            float c = accumulate ? out[r * ldo + j] : 0.0f;
+            for (int k = 0; k < K; k++) c += a[r * lda + (size_t)k * inca] * B[(size_t)k * ldb + j];
+            out[r * ldo + j] = c;
+        }
 }
 
-__attribute__((target("avx2"))) static void rows_combine_avx2(
-    float *out, const float *a, size_t inca, const float *B, size_t ldb, int K, int w,
-    int accumulate) {
-    rows_combine_16(out, a, inca, B, ldb, K, w, accumulate);
+/* All R rows: blocks of RT rows, the rest one by one. RT and NV are compile-time, chosen per
+ * instruction set so that the RT * NV accumulators fit in its vector registers. */
+static inline __attribute__((always_inline)) void combine_rows(
+    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B, size_t ldb,
+    int R, int K, int w, int accumulate, const int RT, const int NV) {
+    int r0 = 0;
+    for (; r0 + RT <= R; r0 += RT)
+        combine_row_block(out + r0 * ldo, ldo, a + r0 * lda, lda, inca, B, ldb, K, w,
+                          accumulate, RT, NV);
+    for (; r0 < R; r0++)
+        combine_row_block(out + r0 * ldo, ldo, a + r0 * lda, lda, inca, B, ldb, K, w,
+                          accumulate, 1, NV);
 }
 
-typedef void (*RowsCombine)(float *, const float *, size_t, const float *, size_t, int, int,
-                            int);
+/* One function per instruction set: AVX-512, 4 rows x 64 columns in 16 zmm registers;
+ * AVX2, 2 rows x 32 columns in 8 ymm; otherwise (SSE2, NEON) 2 rows x 16 columns in 8. */
+#define COMBINE_PARAMS                                                                        \
+    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B,          \
+        size_t ldb, int R, int K, int w, int accumulate
+#define COMBINE_ARGS out, ldo, a, lda, inca, B, ldb, R, K, w, accumulate
+__attribute__((target("avx512f"))) static void combine_avx512(COMBINE_PARAMS) {
+    combine_rows(COMBINE_ARGS, 4, 4);
+}
+__attribute__((target("avx2"))) static void combine_avx2(COMBINE_PARAMS) {
+    combine_rows(COMBINE_ARGS, 2, 2);
+}
+static void combine_generic(COMBINE_PARAMS) { combine_rows(COMBINE_ARGS, 2, 1); }
+
+typedef void (*RowsCombine)(COMBINE_PARAMS);
 
 /* The width the backend chose (CpuImpl.vector_isa: the BLAS kernels' instruction set). */
 static RowsCombine rows_combine_for(const Backend *be) {
     switch (((const CpuImpl *)be->impl)->vector_isa) {
-    case CPU_VECTOR_AVX512: return rows_combine_avx512;
-    case CPU_VECTOR_AVX2: return rows_combine_avx2;
-    default: return rows_combine_4;
+    case CPU_VECTOR_AVX512: return combine_avx512;
+    case CPU_VECTOR_AVX2: return combine_avx2;
+    default: return combine_generic;
     }
 }
 
@@ -200,7 +204,7 @@ static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, const void *k,
                            const void *v, int B, int T, int NH, int HS) {
     const size_t Tp = round_up((size_t)T, ATT_BLOCK);
-    const size_t per_thread = round_up((size_t)HS * Tp + Tp, 16);
+    const size_t per_thread = round_up((size_t)HS * Tp + ATT_ROWS * Tp, 16);
     float *scratch = attention_scratch(be, (size_t)omp_get_max_threads() * per_thread);
     float *o = out, *probs = saved;
     const float *Q = q, *K = k, *V = v;
@@ -212,20 +216,31 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
         float *kt = scratch + (size_t)omp_get_thread_num() * per_thread; /* [HS, Tp] */
-        float *s = kt + (size_t)HS * Tp;                                  /* [Tp] */
+        float *s = kt + (size_t)HS * Tp;                                  /* [ATT_ROWS, Tp] */
         const size_t base = (size_t)b * T * C + (size_t)h * HS;
         pack_transposed(kt, Tp, K + base, C, T, HS);
-        for (int t = 0; t < T; t++) {
-            const float *qt = Q + base + (size_t)t * C;
-            float *p = probs + ((size_t)bh * T + t) * T;
-            /* s[t2] = q_t . k_t2 for t2 <= t, whole blocks of 16 (K^T is zero-padded) */
-            const int m = t + 1;
-            rows_combine(s, qt, 1, kt, Tp, HS, (int)round_up((size_t)m, ATT_BLOCK), 0);
-            softmax_scaled(s, m, scale);
-            memcpy(p, s, (size_t)m * sizeof(float));
-            if (m < T) memset(p + m, 0, (size_t)(T - m) * sizeof(float));
-            /* out_t = sum_t2 p[t2] v_t2 */
-            rows_combine(o + base + (size_t)t * C, p, 1, V + base, C, m, HS, 0);
+        /* query rows t0 .. t0 + rows - 1 together */
+        for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
+            const int rows = T - t0 < ATT_ROWS ? T - t0 : ATT_ROWS;
+            float *P0 = probs + ((size_t)bh * T + t0) * T;
+            /* s[r, t2] = q_{t0+r} . k_t2 for t2 <= t0 + r, whole blocks of 16 (K^T is
+             * zero-padded; the columns past the diagonal are not read) */
+            rows_combine(s, Tp, Q + base + (size_t)t0 * C, C, 1, kt, Tp, rows, HS,
+                         (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
+            for (int r = 0; r < rows; r++) {
+                const int m = t0 + r + 1;
+                float *p = P0 + (size_t)r * T;
+                softmax_scaled(s + (size_t)r * Tp, m, scale);
+                memcpy(p, s + (size_t)r * Tp, (size_t)m * sizeof(float));
+                if (m < T) memset(p + m, 0, (size_t)(T - m) * sizeof(float));
+            }
+            /* out_t = sum_{t2 <= t} p[t, t2] v_t2: the rows together over t2 <= t0, then
+             * each row over its own last terms */
+            float *O0 = o + base + (size_t)t0 * C;
+            rows_combine(O0, C, P0, T, 1, V + base, C, rows, t0 + 1, HS, 0);
+            for (int r = 1; r < rows; r++)
+                rows_combine(O0 + (size_t)r * C, C, P0 + (size_t)r * T + t0 + 1, T, 1,
+                             V + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
     }
 }
@@ -234,7 +249,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
                             const void *saved, const void *q, const void *k, const void *v,
                             int B, int T, int NH, int HS) {
     const size_t Tp = round_up((size_t)T, ATT_BLOCK);
-    const size_t per_thread = round_up((size_t)HS * Tp + (size_t)T * Tp + Tp, 16);
+    const size_t per_thread = round_up((size_t)HS * Tp + (size_t)T * Tp + ATT_ROWS * Tp, 16);
     float *scratch = attention_scratch(be, (size_t)omp_get_max_threads() * per_thread);
     float *dQ = dq, *dK = dk, *dV = dv;
     const float *dO = dout, *probs = saved, *Q = q, *K = k, *V = v;
@@ -247,32 +262,57 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
         int h = bh % NH, b = bh / NH;
         float *vt = scratch + (size_t)omp_get_thread_num() * per_thread; /* [HS, Tp] */
         float *ds = vt + (size_t)HS * Tp;                                 /* [T, Tp] */
-        float *dp = ds + (size_t)T * Tp;                                  /* [Tp] */
+        float *dp = ds + (size_t)T * Tp;                                  /* [ATT_ROWS, Tp] */
         const size_t base = (size_t)b * T * C + (size_t)h * HS;
         const float *P = probs + (size_t)bh * T * T;
         pack_transposed(vt, Tp, V + base, C, T, HS);
-        for (int t = 0; t < T; t++) {
-            const float *p = P + (size_t)t * T, *dot_ = dO + base + (size_t)t * C;
-            float *dst = ds + (size_t)t * Tp;
-            const int m = t + 1, m4 = m / 4 * 4;
-            /* dp[t2] = do_t . v_t2 (V^T is zero-padded) */
-            rows_combine(dp, dot_, 1, vt, Tp, HS, (int)round_up((size_t)m, ATT_BLOCK), 0);
-            /* D = rowsum(P * dP);  dS = scale * P * (dP - D) */
-            cpu_v4f dv4 = cpu_v4f_splat(0.0f);
-            for (int j = 0; j < m4; j += 4) dv4 += cpu_v4f_load(p + j) * cpu_v4f_load(dp + j);
-            float D = cpu_v4f_hsum(dv4);
-            for (int j = m4; j < m; j++) D += p[j] * dp[j];
-            for (int j = 0; j < m4; j += 4)
-                cpu_v4f_store(dst + j, scale * cpu_v4f_load(p + j) * (cpu_v4f_load(dp + j) - D));
-            for (int j = m4; j < m; j++) dst[j] = scale * p[j] * (dp[j] - D);
-            /* dq_t += sum_t2 dS[t, t2] k_t2 */
-            rows_combine(dQ + base + (size_t)t * C, dst, 1, K + base, C, m, HS, 1);
+        /* query rows t0 .. t0 + rows - 1 together */
+        for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
+            const int rows = T - t0 < ATT_ROWS ? T - t0 : ATT_ROWS;
+            /* dp[r, t2] = do_{t0+r} . v_t2 (V^T is zero-padded) */
+            rows_combine(dp, Tp, dO + base + (size_t)t0 * C, C, 1, vt, Tp, rows, HS,
+                         (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
+            for (int r = 0; r < rows; r++) {
+                const int t = t0 + r, m = t + 1, m4 = m / 4 * 4;
+                const float *p = P + (size_t)t * T, *dpr = dp + (size_t)r * Tp;
+                float *dst = ds + (size_t)t * Tp;
+                /* D = rowsum(P * dP);  dS = scale * P * (dP - D) */
+                cpu_v4f dv4 = cpu_v4f_splat(0.0f);
+                for (int j = 0; j < m4; j += 4)
+                    dv4 += cpu_v4f_load(p + j) * cpu_v4f_load(dpr + j);
+                float D = cpu_v4f_hsum(dv4);
+                for (int j = m4; j < m; j++) D += p[j] * dpr[j];
+                for (int j = 0; j < m4; j += 4)
+                    cpu_v4f_store(dst + j,
+                                  scale * cpu_v4f_load(p + j) * (cpu_v4f_load(dpr + j) - D));
+                for (int j = m4; j < m; j++) dst[j] = scale * p[j] * (dpr[j] - D);
+            }
+            /* dq_t += sum_{t2 <= t} dS[t, t2] k_t2: together over t2 <= t0, then each row's
+             * own last terms */
+            float *dQ0 = dQ + base + (size_t)t0 * C;
+            const float *dS0 = ds + (size_t)t0 * Tp;
+            rows_combine(dQ0, C, dS0, Tp, 1, K + base, C, rows, t0 + 1, HS, 1);
+            for (int r = 1; r < rows; r++)
+                rows_combine(dQ0 + (size_t)r * C, C, dS0 + (size_t)r * Tp + t0 + 1, Tp, 1,
+                             K + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
-        for (int t2 = 0; t2 < T; t2++) {
-            const size_t r = base + (size_t)t2 * C;
-            /* dk_t2 += sum_{t >= t2} dS[t, t2] q_t;  dv_t2 += sum_{t >= t2} P[t, t2] do_t */
-            rows_combine(dK + r, ds + (size_t)t2 * Tp + t2, Tp, Q + r, C, T - t2, HS, 1);
-            rows_combine(dV + r, P + (size_t)t2 * T + t2, T, dO + r, C, T - t2, HS, 1);
+        /* key rows t2 .. last together:
+         *   dk_t2 += sum_{t >= t2} dS[t, t2] q_t;   dv_t2 += sum_{t >= t2} P[t, t2] do_t
+         * each row's own first terms (t < last), then the rows together over t >= last */
+        for (int t20 = 0; t20 < T; t20 += ATT_ROWS) {
+            const int rows = T - t20 < ATT_ROWS ? T - t20 : ATT_ROWS, last = t20 + rows - 1;
+            for (int t2 = t20; t2 < last; t2++) {
+                const size_t r = base + (size_t)t2 * C;
+                rows_combine(dK + r, C, ds + (size_t)t2 * Tp + t2, 0, Tp, Q + r, C, 1,
+                             last - t2, HS, 1);
+                rows_combine(dV + r, C, P + (size_t)t2 * T + t2, 0, T, dO + r, C, 1,
+                             last - t2, HS, 1);
+            }
+            const size_t r0 = base + (size_t)t20 * C, rl = base + (size_t)last * C;
+            rows_combine(dK + r0, C, ds + (size_t)last * Tp + t20, 1, Tp, Q + rl, C, rows,
+                         T - last, HS, 1);
+            rows_combine(dV + r0, C, P + (size_t)last * T + t20, 1, T, dO + rl, C, rows,
+                         T - last, HS, 1);
         }
     }
 }
