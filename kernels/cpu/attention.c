@@ -63,29 +63,24 @@ enum { ATT_ROWS = 4, ATT_BLOCK = 16 };
  * every instruction set gives the same bits; and a sum split in k (terms 0..k1-1, then the
  * rest accumulating) gives the same bits as one call, which lets rows of different lengths
  * share a tile over their common terms. */
-typedef float v16f __attribute__((vector_size(64)));
-/* macros, not functions: a 64-byte vector passed by value outside an AVX-512 function
- * changes the calling convention */
-#define v16f_load(p) ({ v16f v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
-#define v16f_store(p, v) do { v16f s_ = (v); __builtin_memcpy((p), &s_, sizeof s_); } while (0)
 
 /* R rows by 16*NV columns in R*NV accumulators held in registers (R, NV compile-time). */
 static inline __attribute__((always_inline)) void combine_tile(
     float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B, size_t ldb,
     int K, int accumulate, const int R, const int NV) {
-    v16f c[ATT_ROWS][4];
+    cpu_v16f c[ATT_ROWS][4];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
-            if (accumulate) c[r][v] = v16f_load(out + r * ldo + 16 * v);
-            else c[r][v] = (v16f){0};
+            if (accumulate) c[r][v] = cpu_v16f_load(out + r * ldo + 16 * v);
+            else c[r][v] = cpu_v16f_splat(0.0f);
         }
     for (int k = 0; k < K; k++) {
         const float *b = B + (size_t)k * ldb;
-        v16f bv[4];
+        cpu_v16f bv[4];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) bv[v] = v16f_load(b + 16 * v);
+        for (int v = 0; v < NV; v++) bv[v] = cpu_v16f_load(b + 16 * v);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const float ak = a[r * lda + (size_t)k * inca];
@@ -96,7 +91,7 @@ static inline __attribute__((always_inline)) void combine_tile(
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) v16f_store(out + r * ldo + 16 * v, c[r][v]);
+        for (int v = 0; v < NV; v++) cpu_v16f_store(out + r * ldo + 16 * v, c[r][v]);
 }
 
 /* R rows (compile-time) over all w columns: tiles of 16*NV columns, then of 16, then the
@@ -131,31 +126,6 @@ static inline __attribute__((always_inline)) void combine_rows(
                           accumulate, 1, NV);
 }
 
-/* One function per instruction set: AVX-512, 4 rows x 64 columns in 16 zmm registers;
- * AVX2, 2 rows x 32 columns in 8 ymm; otherwise (SSE2, NEON) 2 rows x 16 columns in 8. */
-#define COMBINE_PARAMS                                                                        \
-    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B,          \
-        size_t ldb, int R, int K, int w, int accumulate
-#define COMBINE_ARGS out, ldo, a, lda, inca, B, ldb, R, K, w, accumulate
-__attribute__((target("avx512f"))) static void combine_avx512(COMBINE_PARAMS) {
-    combine_rows(COMBINE_ARGS, 4, 4);
-}
-__attribute__((target("avx2"))) static void combine_avx2(COMBINE_PARAMS) {
-    combine_rows(COMBINE_ARGS, 2, 2);
-}
-static void combine_generic(COMBINE_PARAMS) { combine_rows(COMBINE_ARGS, 2, 1); }
-
-typedef void (*RowsCombine)(COMBINE_PARAMS);
-
-/* The width the backend chose (CpuImpl.vector_isa: the BLAS kernels' instruction set). */
-static RowsCombine rows_combine_for(const Backend *be) {
-    switch (((const CpuImpl *)be->impl)->vector_isa) {
-    case CPU_VECTOR_AVX512: return combine_avx512;
-    case CPU_VECTOR_AVX2: return combine_avx2;
-    default: return combine_generic;
-    }
-}
-
 /* dst[i*ld + t] = src[t*C + i]: the (b, h) slice of a [T, C] tensor, transposed to [HS, ld],
  * columns T..ld-1 zeroed */
 static void pack_transposed(float *dst, size_t ld, const float *src, size_t C, int T, int HS) {
@@ -167,36 +137,113 @@ static void pack_transposed(float *dst, size_t ld, const float *src, size_t C, i
 }
 
 /* In place over x[0..m): x = softmax(scale * x) (the max taken after scaling). */
-static void softmax_scaled(float *x, int m, float scale) {
-    const int m4 = m / 4 * 4;
+static inline __attribute__((always_inline)) void softmax_scaled(float *x, int m, float scale) {
+    const int m16 = m / 16 * 16;
     float maxs = -INFINITY;
-    if (m4) {
-        cpu_v4f mv = cpu_v4f_splat(-INFINITY);
-        for (int j = 0; j < m4; j += 4) {
-            cpu_v4f v = scale * cpu_v4f_load(x + j);
-            cpu_v4f_store(x + j, v);
-            mv = cpu_v4f_max(v, mv);
+    if (m16) {
+        cpu_v16f mv = cpu_v16f_splat(-INFINITY);
+        for (int j = 0; j < m16; j += 16) {
+            cpu_v16f v = scale * cpu_v16f_load(x + j);
+            cpu_v16f_store(x + j, v);
+            mv = cpu_v16f_max(v, mv);
         }
-        maxs = cpu_v4f_hmax(mv);
+        maxs = cpu_v16f_hmax(mv);
     }
-    for (int j = m4; j < m; j++) {
+    for (int j = m16; j < m; j++) {
         x[j] *= scale;
         if (x[j] > maxs) maxs = x[j];
     }
-    cpu_v4f sv = cpu_v4f_splat(0.0f);
-    for (int j = 0; j < m4; j += 4) {
-        cpu_v4f e = cpu_expf4(cpu_v4f_load(x + j) - maxs);
-        cpu_v4f_store(x + j, e);
+    cpu_v16f sv = cpu_v16f_splat(0.0f);
+    for (int j = 0; j < m16; j += 16) {
+        cpu_v16f e = cpu_expf16(cpu_v16f_load(x + j) - maxs);
+        cpu_v16f_store(x + j, e);
         sv += e;
     }
-    float sum = cpu_v4f_hsum(sv);
-    for (int j = m4; j < m; j++) {
+    float sum = cpu_v16f_hsum(sv);
+    for (int j = m16; j < m; j++) {
         x[j] = cpu_expf(x[j] - maxs);
         sum += x[j];
     }
     float inv = 1.0f / sum;
-    for (int j = 0; j < m4; j += 4) cpu_v4f_store(x + j, inv * cpu_v4f_load(x + j));
-    for (int j = m4; j < m; j++) x[j] *= inv;
+    for (int j = 0; j < m16; j += 16) cpu_v16f_store(x + j, inv * cpu_v16f_load(x + j));
+    for (int j = m16; j < m; j++) x[j] *= inv;
+}
+
+/* One row of the softmax backward: D = sum_j p[j] dp[j],  ds[j] = scale * p[j] * (dp[j] - D),
+ * for j < m. */
+static inline __attribute__((always_inline)) void softmax_backward_row(
+    float *ds, const float *p, const float *dp, int m, float scale) {
+    const int m16 = m / 16 * 16;
+    cpu_v16f dv = cpu_v16f_splat(0.0f);
+    for (int j = 0; j < m16; j += 16) dv += cpu_v16f_load(p + j) * cpu_v16f_load(dp + j);
+    float D = cpu_v16f_hsum(dv);
+    for (int j = m16; j < m; j++) D += p[j] * dp[j];
+    for (int j = 0; j < m16; j += 16)
+        cpu_v16f_store(ds + j, scale * cpu_v16f_load(p + j) * (cpu_v16f_load(dp + j) - D));
+    for (int j = m16; j < m; j++) ds[j] = scale * p[j] * (dp[j] - D);
+}
+
+/* Softmax rows t0 .. t0 + rows - 1 of one (b, h) pair: the scores s[r, .] (stride Tp) into
+ * probability rows p[r, .] (stride T), zero past the diagonal. */
+static inline __attribute__((always_inline)) void softmax_rows(
+    float *p, size_t T, float *s, size_t Tp, int t0, int rows, float scale) {
+    for (int r = 0; r < rows; r++) {
+        const int m = t0 + r + 1;
+        float *pr = p + (size_t)r * T;
+        softmax_scaled(s + (size_t)r * Tp, m, scale);
+        memcpy(pr, s + (size_t)r * Tp, (size_t)m * sizeof(float));
+        if ((size_t)m < T) memset(pr + m, 0, (T - (size_t)m) * sizeof(float));
+    }
+}
+
+/* The softmax backward of rows t0 .. t0 + rows - 1: ds[r, .] (stride Tp) from the
+ * probabilities p[r, .] (stride T) and dp[r, .] (stride Tp). */
+static inline __attribute__((always_inline)) void softmax_backward_rows(
+    float *ds, size_t Tp, const float *p, size_t T, const float *dp, int t0, int rows,
+    float scale) {
+    for (int r = 0; r < rows; r++)
+        softmax_backward_row(ds + (size_t)r * Tp, p + (size_t)r * T, dp + (size_t)r * Tp,
+                             t0 + r + 1, scale);
+}
+
+/* The kernels of one instruction set. */
+#define COMBINE_PARAMS                                                                        \
+    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B,          \
+        size_t ldb, int R, int K, int w, int accumulate
+#define COMBINE_ARGS out, ldo, a, lda, inca, B, ldb, R, K, w, accumulate
+#define SOFTMAX_PARAMS float *p, size_t T, float *s, size_t Tp, int t0, int rows, float scale
+#define SOFTMAX_BWD_PARAMS                                                                    \
+    float *ds, size_t Tp, const float *p, size_t T, const float *dp, int t0, int rows, float scale
+typedef struct {
+    void (*combine)(COMBINE_PARAMS);
+    void (*softmax_rows)(SOFTMAX_PARAMS);
+    void (*softmax_backward_rows)(SOFTMAX_BWD_PARAMS);
+} AttentionKernels;
+
+/* The same source compiled for each instruction set; RT x 16*NV is combine's tile, sized so
+ * its RT * NV accumulators fit in the vector registers: AVX-512, 4 rows x 64 columns in 16
+ * zmm; AVX2, 2 x 32 in 8 ymm; otherwise (SSE2, NEON), 2 x 16 in 8. */
+#define ATTENTION_KERNELS(SUFFIX, TARGET, RT, NV)                                             \
+    TARGET static void combine_##SUFFIX(COMBINE_PARAMS) { combine_rows(COMBINE_ARGS, RT, NV); } \
+    TARGET static void softmax_rows_##SUFFIX(SOFTMAX_PARAMS) {                                \
+        softmax_rows(p, T, s, Tp, t0, rows, scale);                                           \
+    }                                                                                         \
+    TARGET static void softmax_backward_rows_##SUFFIX(SOFTMAX_BWD_PARAMS) {                   \
+        softmax_backward_rows(ds, Tp, p, T, dp, t0, rows, scale);                             \
+    }
+ATTENTION_KERNELS(avx512, __attribute__((target("avx512f"))), 4, 4)
+ATTENTION_KERNELS(avx2, __attribute__((target("avx2"))), 2, 2)
+ATTENTION_KERNELS(generic, , 2, 1)
+
+static const AttentionKernels attention_kernels[] = {
+    [CPU_VECTOR_4] = {combine_generic, softmax_rows_generic, softmax_backward_rows_generic},
+    [CPU_VECTOR_AVX2] = {combine_avx2, softmax_rows_avx2, softmax_backward_rows_avx2},
+    [CPU_VECTOR_AVX512] = {combine_avx512, softmax_rows_avx512, softmax_backward_rows_avx512},
+};
+
+/* The width the backend chose (CpuImpl.vector_isa: the BLAS kernels' instruction set). */
+static const AttentionKernels *attention_kernels_for(const Backend *be) {
+    return &attention_kernels[((const CpuImpl *)be->impl)->vector_isa];
 }
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
@@ -211,7 +258,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
-    const RowsCombine rows_combine = rows_combine_for(be);
+    const AttentionKernels *kern = attention_kernels_for(be);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
@@ -225,21 +272,15 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
             float *P0 = probs + ((size_t)bh * T + t0) * T;
             /* s[r, t2] = q_{t0+r} . k_t2 for t2 <= t0 + r, whole blocks of 16 (K^T is
              * zero-padded; the columns past the diagonal are not read) */
-            rows_combine(s, Tp, Q + base + (size_t)t0 * C, C, 1, kt, Tp, rows, HS,
+            kern->combine(s, Tp, Q + base + (size_t)t0 * C, C, 1, kt, Tp, rows, HS,
                          (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
-            for (int r = 0; r < rows; r++) {
-                const int m = t0 + r + 1;
-                float *p = P0 + (size_t)r * T;
-                softmax_scaled(s + (size_t)r * Tp, m, scale);
-                memcpy(p, s + (size_t)r * Tp, (size_t)m * sizeof(float));
-                if (m < T) memset(p + m, 0, (size_t)(T - m) * sizeof(float));
-            }
+            kern->softmax_rows(P0, (size_t)T, s, Tp, t0, rows, scale);
             /* out_t = sum_{t2 <= t} p[t, t2] v_t2: the rows together over t2 <= t0, then
              * each row over its own last terms */
             float *O0 = o + base + (size_t)t0 * C;
-            rows_combine(O0, C, P0, T, 1, V + base, C, rows, t0 + 1, HS, 0);
+            kern->combine(O0, C, P0, T, 1, V + base, C, rows, t0 + 1, HS, 0);
             for (int r = 1; r < rows; r++)
-                rows_combine(O0 + (size_t)r * C, C, P0 + (size_t)r * T + t0 + 1, T, 1,
+                kern->combine(O0 + (size_t)r * C, C, P0 + (size_t)r * T + t0 + 1, T, 1,
                              V + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
     }
@@ -256,7 +297,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
-    const RowsCombine rows_combine = rows_combine_for(be);
+    const AttentionKernels *kern = attention_kernels_for(be);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
@@ -270,30 +311,18 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
         for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
             const int rows = T - t0 < ATT_ROWS ? T - t0 : ATT_ROWS;
             /* dp[r, t2] = do_{t0+r} . v_t2 (V^T is zero-padded) */
-            rows_combine(dp, Tp, dO + base + (size_t)t0 * C, C, 1, vt, Tp, rows, HS,
+            kern->combine(dp, Tp, dO + base + (size_t)t0 * C, C, 1, vt, Tp, rows, HS,
                          (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
-            for (int r = 0; r < rows; r++) {
-                const int t = t0 + r, m = t + 1, m4 = m / 4 * 4;
-                const float *p = P + (size_t)t * T, *dpr = dp + (size_t)r * Tp;
-                float *dst = ds + (size_t)t * Tp;
-                /* D = rowsum(P * dP);  dS = scale * P * (dP - D) */
-                cpu_v4f dv4 = cpu_v4f_splat(0.0f);
-                for (int j = 0; j < m4; j += 4)
-                    dv4 += cpu_v4f_load(p + j) * cpu_v4f_load(dpr + j);
-                float D = cpu_v4f_hsum(dv4);
-                for (int j = m4; j < m; j++) D += p[j] * dpr[j];
-                for (int j = 0; j < m4; j += 4)
-                    cpu_v4f_store(dst + j,
-                                  scale * cpu_v4f_load(p + j) * (cpu_v4f_load(dpr + j) - D));
-                for (int j = m4; j < m; j++) dst[j] = scale * p[j] * (dpr[j] - D);
-            }
+            /* D = rowsum(P * dP);  dS = scale * P * (dP - D) */
+            kern->softmax_backward_rows(ds + (size_t)t0 * Tp, Tp, P + (size_t)t0 * T, (size_t)T,
+                                        dp, t0, rows, scale);
             /* dq_t += sum_{t2 <= t} dS[t, t2] k_t2: together over t2 <= t0, then each row's
              * own last terms */
             float *dQ0 = dQ + base + (size_t)t0 * C;
             const float *dS0 = ds + (size_t)t0 * Tp;
-            rows_combine(dQ0, C, dS0, Tp, 1, K + base, C, rows, t0 + 1, HS, 1);
+            kern->combine(dQ0, C, dS0, Tp, 1, K + base, C, rows, t0 + 1, HS, 1);
             for (int r = 1; r < rows; r++)
-                rows_combine(dQ0 + (size_t)r * C, C, dS0 + (size_t)r * Tp + t0 + 1, Tp, 1,
+                kern->combine(dQ0 + (size_t)r * C, C, dS0 + (size_t)r * Tp + t0 + 1, Tp, 1,
                              K + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
         /* key rows t2 .. last together:
@@ -303,15 +332,15 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
             const int rows = T - t20 < ATT_ROWS ? T - t20 : ATT_ROWS, last = t20 + rows - 1;
             for (int t2 = t20; t2 < last; t2++) {
                 const size_t r = base + (size_t)t2 * C;
-                rows_combine(dK + r, C, ds + (size_t)t2 * Tp + t2, 0, Tp, Q + r, C, 1,
+                kern->combine(dK + r, C, ds + (size_t)t2 * Tp + t2, 0, Tp, Q + r, C, 1,
                              last - t2, HS, 1);
-                rows_combine(dV + r, C, P + (size_t)t2 * T + t2, 0, T, dO + r, C, 1,
+                kern->combine(dV + r, C, P + (size_t)t2 * T + t2, 0, T, dO + r, C, 1,
                              last - t2, HS, 1);
             }
             const size_t r0 = base + (size_t)t20 * C, rl = base + (size_t)last * C;
-            rows_combine(dK + r0, C, ds + (size_t)last * Tp + t20, 1, Tp, Q + rl, C, rows,
+            kern->combine(dK + r0, C, ds + (size_t)last * Tp + t20, 1, Tp, Q + rl, C, rows,
                          T - last, HS, 1);
-            rows_combine(dV + r0, C, P + (size_t)last * T + t20, 1, T, dO + rl, C, rows,
+            kern->combine(dV + r0, C, P + (size_t)last * T + t20, 1, T, dO + rl, C, rows,
                          T - last, HS, 1);
         }
     }

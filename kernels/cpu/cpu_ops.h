@@ -81,26 +81,68 @@ static inline float cpu_v4f_hmax(cpu_v4f v) {
  * the exponent bits; max relative error 8.3e-8 (1.4 ulp) over [-87, 88]. x is clamped to
  * [-87, 88] first: below, the result stays at ~1.6e-38 instead of going to 0 (negligible
  * wherever it is added to or divides something of order 1: softmax, sigmoid); above, it
- * saturates at ~1.65e38. */
-static inline cpu_v4f cpu_expf4(cpu_v4f x) {
-    x = cpu_v4f_max(x, cpu_v4f_splat(-87.0f));
-    x = cpu_v4f_min(x, cpu_v4f_splat(88.0f));
-    const cpu_v4f magic = cpu_v4f_splat(12582912.0f); /* 1.5 * 2^23 */
-    cpu_v4f n = (x * 1.44269504088896341f + magic) - magic;
-    cpu_v4f r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    cpu_v4f p = cpu_v4f_splat(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    cpu_v4i two_n = (__builtin_convertvector(n, cpu_v4i) + 127) << 23;
-    return p * (cpu_v4f)two_n;
-}
+ * saturates at ~1.65e38. One definition for every vector type VF (with its int32 twin VI): the
+ * same operations per lane, so 4 and 16 lanes give the same bits. */
+#define CPU_EXPF_VEC(VF, VI, x_in)                                                            \
+    ({                                                                                          \
+        VF x_ = (x_in);                                                                         \
+        const VF lo_ = (VF){0} - 87.0f, hi_ = (VF){0} + 88.0f, magic_ = (VF){0} + 12582912.0f; \
+        VI m_ = x_ > lo_;                                                                       \
+        x_ = (VF)(((VI)x_ & m_) | ((VI)lo_ & ~m_));                                             \
+        m_ = x_ < hi_;                                                                          \
+        x_ = (VF)(((VI)x_ & m_) | ((VI)hi_ & ~m_));                                             \
+        VF n_ = (x_ * 1.44269504088896341f + magic_) - magic_; /* magic_ = 1.5 * 2^23 */        \
+        VF r_ = x_ - n_ * 0.693359375f;                                                         \
+        r_ = r_ - n_ * -2.12194440e-4f;                                                         \
+        VF p_ = (VF){0} + 1.9875691500e-4f;                                                     \
+        p_ = p_ * r_ + 1.3981999507e-3f;                                                        \
+        p_ = p_ * r_ + 8.3334519073e-3f;                                                        \
+        p_ = p_ * r_ + 4.1665795894e-2f;                                                        \
+        p_ = p_ * r_ + 1.6666665459e-1f;                                                        \
+        p_ = p_ * r_ + 5.0000001201e-1f;                                                        \
+        p_ = p_ * r_ * r_ + r_ + 1.0f;                                                          \
+        VI two_n_ = (__builtin_convertvector(n_, VI) + 127) << 23;                              \
+        p_ * (VF)two_n_;                                                                        \
+    })
+static inline cpu_v4f cpu_expf4(cpu_v4f x) { return CPU_EXPF_VEC(cpu_v4f, cpu_v4i, x); }
 /* the same function on one value (loop tails) */
 static inline float cpu_expf(float x) { return cpu_expf4(cpu_v4f_splat(x))[0]; }
+
+/* 16-lane fp32 vectors, for the loops compiled once per instruction set (attention.c,
+ * swiglu.c): the same per-lane operations become one zmm register's (AVX-512), two ymm
+ * (AVX2) or four xmm / NEON, so every instruction set gives the same bits. Loads, stores
+ * and the lane reductions are macros, not functions: a 64-byte vector passed by value
+ * outside an AVX-512 function changes the calling convention. */
+typedef float cpu_v16f __attribute__((vector_size(64)));
+typedef int32_t cpu_v16i __attribute__((vector_size(64)));
+#define cpu_v16f_load(p) ({ cpu_v16f v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
+#define cpu_v16f_store(p, v) do { cpu_v16f s_ = (v); __builtin_memcpy((p), &s_, sizeof s_); } while (0)
+#define cpu_v16f_splat(x) ((cpu_v16f){0} + (float)(x))
+/* a > b ? a : b per lane (b when a is NaN) */
+#define cpu_v16f_max(a, b)                                                                    \
+    ({                                                                                        \
+        cpu_v16f a_ = (a), b_ = (b);                                                          \
+        cpu_v16i m_ = a_ > b_;                                                                \
+        (cpu_v16f)(((cpu_v16i)a_ & m_) | ((cpu_v16i)b_ & ~m_));                               \
+    })
+/* the sum of the lanes in a fixed tree: lane i + lane i+8, then i + i+4, i + i+2, i + i+1 */
+#define cpu_v16f_hsum(v)                                                                      \
+    ({                                                                                        \
+        cpu_v16f h_ = (v);                                                                    \
+        float s_[8];                                                                          \
+        for (int i_ = 0; i_ < 8; i_++) s_[i_] = h_[i_] + h_[i_ + 8];                          \
+        for (int i_ = 0; i_ < 4; i_++) s_[i_] = s_[i_] + s_[i_ + 4];                          \
+        (s_[0] + s_[2]) + (s_[1] + s_[3]);                                                    \
+    })
+/* the largest lane (lanes holding NaN are never kept) */
+#define cpu_v16f_hmax(v)                                                                      \
+    ({                                                                                        \
+        cpu_v16f h_ = (v);                                                                    \
+        float m_ = h_[0];                                                                     \
+        for (int i_ = 1; i_ < 16; i_++) m_ = h_[i_] > m_ ? h_[i_] : m_;                       \
+        m_;                                                                                   \
+    })
+#define cpu_expf16(x) CPU_EXPF_VEC(cpu_v16f, cpu_v16i, x)
 
 /* One line describing the CPU ("<model name>, <n> hardware threads"); used by
  * backend_describe. */
