@@ -112,11 +112,14 @@ static inline __attribute__((always_inline)) void combine_row_block(
         }
 }
 
-/* All R rows: blocks of RT rows, the rest one by one. RT and NV are compile-time, chosen per
- * instruction set so that the RT * NV accumulators fit in its vector registers. */
-static inline __attribute__((always_inline)) void combine_rows(
-    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B, size_t ldb,
-    int R, int K, int w, int accumulate, const int RT, const int NV) {
+/* All R rows: blocks of RT rows, the rest one by one, RT x 16*NV tiles sized so that their
+ * RT * NV accumulators fit in the vector registers: AVX-512, 4 rows x 64 columns in 16 zmm;
+ * AVX2, 2 x 32 in 8 ymm; otherwise (SSE2, NEON), 2 x 16 in 8. */
+static inline __attribute__((always_inline)) void combine(
+    const CpuVectorIsa isa, float *out, size_t ldo, const float *a, size_t lda, size_t inca,
+    const float *B, size_t ldb, int R, int K, int w, int accumulate) {
+    const int RT = isa == CPU_VECTOR_AVX512 ? 4 : 2;
+    const int NV = isa == CPU_VECTOR_AVX512 ? 4 : isa == CPU_VECTOR_AVX2 ? 2 : 1;
     int r0 = 0;
     for (; r0 + RT <= R; r0 += RT)
         combine_row_block(out + r0 * ldo, ldo, a + r0 * lda, lda, inca, B, ldb, K, w,
@@ -186,7 +189,9 @@ static inline __attribute__((always_inline)) void softmax_backward_row(
 /* Softmax rows t0 .. t0 + rows - 1 of one (b, h) pair: the scores s[r, .] (stride Tp) into
  * probability rows p[r, .] (stride T), zero past the diagonal. */
 static inline __attribute__((always_inline)) void softmax_rows(
-    float *p, size_t T, float *s, size_t Tp, int t0, int rows, float scale) {
+    const CpuVectorIsa isa, float *p, size_t T, float *s, size_t Tp, int t0, int rows,
+    float scale) {
+    (void)isa; /* the same code at every width */
     for (int r = 0; r < rows; r++) {
         const int m = t0 + r + 1;
         float *pr = p + (size_t)r * T;
@@ -199,52 +204,25 @@ static inline __attribute__((always_inline)) void softmax_rows(
 /* The softmax backward of rows t0 .. t0 + rows - 1: ds[r, .] (stride Tp) from the
  * probabilities p[r, .] (stride T) and dp[r, .] (stride Tp). */
 static inline __attribute__((always_inline)) void softmax_backward_rows(
-    float *ds, size_t Tp, const float *p, size_t T, const float *dp, int t0, int rows,
-    float scale) {
+    const CpuVectorIsa isa, float *ds, size_t Tp, const float *p, size_t T, const float *dp,
+    int t0, int rows, float scale) {
+    (void)isa; /* the same code at every width */
     for (int r = 0; r < rows; r++)
         softmax_backward_row(ds + (size_t)r * Tp, p + (size_t)r * T, dp + (size_t)r * Tp,
                              t0 + r + 1, scale);
 }
 
-/* The kernels of one instruction set. */
-#define COMBINE_PARAMS                                                                        \
-    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B,          \
-        size_t ldb, int R, int K, int w, int accumulate
-#define COMBINE_ARGS out, ldo, a, lda, inca, B, ldb, R, K, w, accumulate
-#define SOFTMAX_PARAMS float *p, size_t T, float *s, size_t Tp, int t0, int rows, float scale
-#define SOFTMAX_BWD_PARAMS                                                                    \
-    float *ds, size_t Tp, const float *p, size_t T, const float *dp, int t0, int rows, float scale
-typedef struct {
-    void (*combine)(COMBINE_PARAMS);
-    void (*softmax_rows)(SOFTMAX_PARAMS);
-    void (*softmax_backward_rows)(SOFTMAX_BWD_PARAMS);
-} AttentionKernels;
-
-/* The same source compiled for each instruction set; RT x 16*NV is combine's tile, sized so
- * its RT * NV accumulators fit in the vector registers: AVX-512, 4 rows x 64 columns in 16
- * zmm; AVX2, 2 x 32 in 8 ymm; otherwise (SSE2, NEON), 2 x 16 in 8. */
-#define ATTENTION_KERNELS(SUFFIX, TARGET, RT, NV)                                             \
-    TARGET static void combine_##SUFFIX(COMBINE_PARAMS) { combine_rows(COMBINE_ARGS, RT, NV); } \
-    TARGET static void softmax_rows_##SUFFIX(SOFTMAX_PARAMS) {                                \
-        softmax_rows(p, T, s, Tp, t0, rows, scale);                                           \
-    }                                                                                         \
-    TARGET static void softmax_backward_rows_##SUFFIX(SOFTMAX_BWD_PARAMS) {                   \
-        softmax_backward_rows(ds, Tp, p, T, dp, t0, rows, scale);                             \
-    }
-ATTENTION_KERNELS(avx512, __attribute__((target("avx512f"))), 4, 4)
-ATTENTION_KERNELS(avx2, __attribute__((target("avx2"))), 2, 2)
-ATTENTION_KERNELS(generic, , 2, 1)
-
-static const AttentionKernels attention_kernels[] = {
-    [CPU_VECTOR_4] = {combine_generic, softmax_rows_generic, softmax_backward_rows_generic},
-    [CPU_VECTOR_AVX2] = {combine_avx2, softmax_rows_avx2, softmax_backward_rows_avx2},
-    [CPU_VECTOR_AVX512] = {combine_avx512, softmax_rows_avx512, softmax_backward_rows_avx512},
-};
-
-/* The width the backend chose (CpuImpl.vector_isa: the BLAS kernels' instruction set). */
-static const AttentionKernels *attention_kernels_for(const Backend *be) {
-    return &attention_kernels[((const CpuImpl *)be->impl)->vector_isa];
-}
+CPU_ISA_VARIANTS(combine,
+                 (float *out, size_t ldo, const float *a, size_t lda, size_t inca,
+                  const float *B, size_t ldb, int R, int K, int w, int accumulate),
+                 out, ldo, a, lda, inca, B, ldb, R, K, w, accumulate);
+CPU_ISA_VARIANTS(softmax_rows,
+                 (float *p, size_t T, float *s, size_t Tp, int t0, int rows, float scale), p, T,
+                 s, Tp, t0, rows, scale);
+CPU_ISA_VARIANTS(softmax_backward_rows,
+                 (float *ds, size_t Tp, const float *p, size_t T, const float *dp, int t0,
+                  int rows, float scale),
+                 ds, Tp, p, T, dp, t0, rows, scale);
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
@@ -258,7 +236,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
-    const AttentionKernels *kern = attention_kernels_for(be);
+    const CpuVectorIsa isa = cpu_vector_isa(be);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
@@ -272,15 +250,15 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
             float *P0 = probs + ((size_t)bh * T + t0) * T;
             /* s[r, t2] = q_{t0+r} . k_t2 for t2 <= t0 + r, whole blocks of 16 (K^T is
              * zero-padded; the columns past the diagonal are not read) */
-            kern->combine(s, Tp, Q + base + (size_t)t0 * C, C, 1, kt, Tp, rows, HS,
+            combine_for_isa[isa](s, Tp, Q + base + (size_t)t0 * C, C, 1, kt, Tp, rows, HS,
                          (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
-            kern->softmax_rows(P0, (size_t)T, s, Tp, t0, rows, scale);
+            softmax_rows_for_isa[isa](P0, (size_t)T, s, Tp, t0, rows, scale);
             /* out_t = sum_{t2 <= t} p[t, t2] v_t2: the rows together over t2 <= t0, then
              * each row over its own last terms */
             float *O0 = o + base + (size_t)t0 * C;
-            kern->combine(O0, C, P0, T, 1, V + base, C, rows, t0 + 1, HS, 0);
+            combine_for_isa[isa](O0, C, P0, T, 1, V + base, C, rows, t0 + 1, HS, 0);
             for (int r = 1; r < rows; r++)
-                kern->combine(O0 + (size_t)r * C, C, P0 + (size_t)r * T + t0 + 1, T, 1,
+                combine_for_isa[isa](O0 + (size_t)r * C, C, P0 + (size_t)r * T + t0 + 1, T, 1,
                              V + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
     }
@@ -297,7 +275,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
-    const AttentionKernels *kern = attention_kernels_for(be);
+    const CpuVectorIsa isa = cpu_vector_isa(be);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
@@ -311,18 +289,18 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
         for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
             const int rows = T - t0 < ATT_ROWS ? T - t0 : ATT_ROWS;
             /* dp[r, t2] = do_{t0+r} . v_t2 (V^T is zero-padded) */
-            kern->combine(dp, Tp, dO + base + (size_t)t0 * C, C, 1, vt, Tp, rows, HS,
+            combine_for_isa[isa](dp, Tp, dO + base + (size_t)t0 * C, C, 1, vt, Tp, rows, HS,
                          (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
             /* D = rowsum(P * dP);  dS = scale * P * (dP - D) */
-            kern->softmax_backward_rows(ds + (size_t)t0 * Tp, Tp, P + (size_t)t0 * T, (size_t)T,
+            softmax_backward_rows_for_isa[isa](ds + (size_t)t0 * Tp, Tp, P + (size_t)t0 * T, (size_t)T,
                                         dp, t0, rows, scale);
             /* dq_t += sum_{t2 <= t} dS[t, t2] k_t2: together over t2 <= t0, then each row's
              * own last terms */
             float *dQ0 = dQ + base + (size_t)t0 * C;
             const float *dS0 = ds + (size_t)t0 * Tp;
-            kern->combine(dQ0, C, dS0, Tp, 1, K + base, C, rows, t0 + 1, HS, 1);
+            combine_for_isa[isa](dQ0, C, dS0, Tp, 1, K + base, C, rows, t0 + 1, HS, 1);
             for (int r = 1; r < rows; r++)
-                kern->combine(dQ0 + (size_t)r * C, C, dS0 + (size_t)r * Tp + t0 + 1, Tp, 1,
+                combine_for_isa[isa](dQ0 + (size_t)r * C, C, dS0 + (size_t)r * Tp + t0 + 1, Tp, 1,
                              K + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
         /* key rows t2 .. last together:
@@ -332,15 +310,15 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
             const int rows = T - t20 < ATT_ROWS ? T - t20 : ATT_ROWS, last = t20 + rows - 1;
             for (int t2 = t20; t2 < last; t2++) {
                 const size_t r = base + (size_t)t2 * C;
-                kern->combine(dK + r, C, ds + (size_t)t2 * Tp + t2, 0, Tp, Q + r, C, 1,
+                combine_for_isa[isa](dK + r, C, ds + (size_t)t2 * Tp + t2, 0, Tp, Q + r, C, 1,
                              last - t2, HS, 1);
-                kern->combine(dV + r, C, P + (size_t)t2 * T + t2, 0, T, dO + r, C, 1,
+                combine_for_isa[isa](dV + r, C, P + (size_t)t2 * T + t2, 0, T, dO + r, C, 1,
                              last - t2, HS, 1);
             }
             const size_t r0 = base + (size_t)t20 * C, rl = base + (size_t)last * C;
-            kern->combine(dK + r0, C, ds + (size_t)last * Tp + t20, 1, Tp, Q + rl, C, rows,
+            combine_for_isa[isa](dK + r0, C, ds + (size_t)last * Tp + t20, 1, Tp, Q + rl, C, rows,
                          T - last, HS, 1);
-            kern->combine(dV + r0, C, P + (size_t)last * T + t20, 1, T, dO + rl, C, rows,
+            combine_for_isa[isa](dV + r0, C, P + (size_t)last * T + t20, 1, T, dO + rl, C, rows,
                          T - last, HS, 1);
         }
     }

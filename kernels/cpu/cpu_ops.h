@@ -40,6 +40,35 @@ typedef struct {
     float rope_theta;
 } CpuImpl;
 
+/* The instruction set of the backend's own vector loops (CpuImpl.vector_isa). */
+static inline CpuVectorIsa cpu_vector_isa(const Backend *be) {
+    return ((const CpuImpl *)be->impl)->vector_isa;
+}
+
+/* CPU_ISA_VARIANTS(name, (params), args...): the always_inline function `name`, whose first
+ * parameter is the instruction set (a compile-time constant in each copy, so tile shapes can
+ * follow it), compiled once per instruction set, and the table name_for_isa[] of the copies
+ * indexed by CpuVectorIsa. Off x86 every entry is the plain build. */
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_ISA_VARIANTS(NAME, PARAMS, ...)                                                   \
+    __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS {                    \
+        NAME(CPU_VECTOR_AVX512, __VA_ARGS__);                                                 \
+    }                                                                                         \
+    __attribute__((target("avx2"))) static void NAME##_avx2 PARAMS {                         \
+        NAME(CPU_VECTOR_AVX2, __VA_ARGS__);                                                   \
+    }                                                                                         \
+    static void NAME##_plain PARAMS { NAME(CPU_VECTOR_4, __VA_ARGS__); }                      \
+    static void (*const NAME##_for_isa[]) PARAMS = {                                          \
+        [CPU_VECTOR_4] = NAME##_plain, [CPU_VECTOR_AVX2] = NAME##_avx2,                       \
+        [CPU_VECTOR_AVX512] = NAME##_avx512}
+#else
+#define CPU_ISA_VARIANTS(NAME, PARAMS, ...)                                                   \
+    static void NAME##_plain PARAMS { NAME(CPU_VECTOR_4, __VA_ARGS__); }                      \
+    static void (*const NAME##_for_isa[]) PARAMS = {                                          \
+        [CPU_VECTOR_4] = NAME##_plain, [CPU_VECTOR_AVX2] = NAME##_plain,                      \
+        [CPU_VECTOR_AVX512] = NAME##_plain}
+#endif
+
 /* Returns a scratch area of at least `floats` floats owned by the backend (grown when too
  * small, so steady-state training allocates nothing); NULL when out of memory. */
 float *cpu_scratch(Backend *be, size_t floats);
