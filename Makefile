@@ -105,6 +105,10 @@ $(BUILD)/%.o: %.c
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
+# -fno-math-errno: sqrtf in the CPU kernels' `omp simd` loops (adamw.c) becomes a vector
+# square root (with errno semantics it stays a scalar call); no kernel reads errno.
+$(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
+
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	@echo "  NVCC  $<"
