@@ -18,8 +18,9 @@ enum { MM_ROW_ALIGN = 16 };
 /* With several threads, the rows of dinp / out are cut into about this many blocks per
  * thread (but never below MM_MIN_ROWS rows): threads take blocks dynamically, so one that
  * loses its core on a shared machine holds up the others for one block, not for half the
- * product. */
-enum { MM_BLOCKS_PER_THREAD = 4, MM_MIN_ROWS = 128 };
+ * product. Two, not more: every block re-packs all of w, and llama71m's training ran 5-8%
+ * faster with 2 than with 4 (3 interleaved rounds, bench/results/cpu-kernels-2026-11-30.md). */
+enum { MM_BLOCKS_PER_THREAD = 2, MM_MIN_ROWS = 128 };
 
 static int mm_threads(Backend *be, double madds) {
     CpuImpl *impl = be->impl;
