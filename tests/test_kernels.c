@@ -1371,43 +1371,112 @@ END_TEST
 /* ---------------------------------------------------------------------------------------- */
 /* backend selection                                                                        */
 
-/* attention.c's products at 16 lanes (AVX2, AVX-512) against 4 lanes: the same fp32 adds
- * and multiplies per output element in the same order, so the same bits. Shapes give every
- * block width: a 64-column block, 16-column blocks, a 4-lane remainder and a scalar tail
- * (HS 86 = 64 + 16 + 4 + 2), T not a multiple of 16. */
-START_TEST(test_attention_gives_the_same_bits_at_every_vector_width) {
+/* The ops compiled once per instruction set (CPU_ISA_VARIANTS: attention, SwiGLU, RMSNorm,
+ * LayerNorm, AdamW) run at every vector width this CPU has, on the same inputs: the same fp32
+ * operations per output element in the same order, so the same bits. Shapes reach every
+ * block and tail: attention HS 86 = 64 + 16 + 6 columns and T 83 (not a multiple of the 4
+ * rows or 16 columns of a tile); SwiGLU 2 work items plus 13; norm rows of C 117 = 3 x 32 +
+ * 16 + 5; AdamW 2 work items plus 7. */
+enum { WIDTH_OUTPUTS = 12 };
+
+/* Runs every such op on inputs drawn from `seed`; out[i] gets each result (malloc'ed), names[i]
+ * its name, lens[i] its length. */
+static void run_vector_width_ops(Backend *be, uint64_t seed, float *out[WIDTH_OUTPUTS],
+                                 const char *names[WIDTH_OUTPUTS], size_t lens[WIDTH_OUTPUTS]) {
+    uint64_t rng = seed;
+    int o = 0;
+    { /* attention */
+        const int B = 2, T = 83, NH = 2, HS = 86;
+        const size_t n = (size_t)B * T * NH * HS;
+        float *q = random_floats(n, &rng, -2, 2), *k = random_floats(n, &rng, -2, 2);
+        float *v = random_floats(n, &rng, -1, 1), *dout = random_floats(n, &rng, -1, 1);
+        float *att = new_floats(n), *dq = new_floats(n), *dk = new_floats(n), *dv = new_floats(n);
+        void *saved = be->ops->alloc(be, be->ops->attention_saved_bytes(be, B, T, NH));
+        be->ops->attention_forward(be, att, saved, q, k, v, B, T, NH, HS);
+        be->ops->attention_backward(be, dq, dk, dv, dout, saved, q, k, v, B, T, NH, HS);
+        be->ops->release(be, saved);
+        float *res[4] = {att, dq, dk, dv};
+        const char *nm[4] = {"attention out", "attention dq", "attention dk", "attention dv"};
+        for (int i = 0; i < 4; i++) out[o] = res[i], names[o] = nm[i], lens[o++] = n;
+        free(q), free(k), free(v), free(dout);
+    }
+    { /* SwiGLU */
+        const size_t n = 2 * 4096 + 13;
+        float *g = random_floats(n, &rng, -6, 6), *u = random_floats(n, &rng, -2, 2);
+        float *d = random_floats(n, &rng, -1, 1), *y = new_floats(n);
+        float *dg = random_floats(n, &rng, -1, 1), *du = random_floats(n, &rng, -1, 1);
+        be->ops->swiglu_forward(be, y, g, u, n);
+        be->ops->swiglu_backward(be, dg, du, d, g, u, n);
+        out[o] = y, names[o] = "swiglu out", lens[o++] = n;
+        out[o] = dg, names[o] = "swiglu dgate", lens[o++] = n;
+        out[o] = du, names[o] = "swiglu dup", lens[o++] = n;
+        free(g), free(u), free(d);
+    }
+    for (int kind = NORM_RMS; kind <= NORM_LAYER; kind++) { /* RMSNorm, LayerNorm */
+        const int N = 37, C = 117;
+        const size_t n = (size_t)N * C;
+        float *x = random_floats(n, &rng, -3, 3), *w = random_floats(C, &rng, 0.5, 1.5);
+        float *bias = random_floats(C, &rng, -1, 1), *d = random_floats(n, &rng, -1, 1);
+        float *y = new_floats(n), *dx = random_floats(n, &rng, -1, 1);
+        float *dw = new_floats(C), *db = new_floats(C), *mean = new_floats(N);
+        float *rstd = new_floats(N);
+        be->ops->norm_forward(be, kind, y, mean, rstd, x, w, kind == NORM_LAYER ? bias : NULL,
+                              N, C, 1e-5f, 0.7f);
+        be->ops->norm_backward(be, kind, dx, dw, kind == NORM_LAYER ? db : NULL, d, x, w, mean,
+                               rstd, N, C, 0.7f);
+        /* y, then dx with dw (and db) and the statistics appended */
+        float *grads = malloc((n + 2 * C + 2 * N) * sizeof(float));
+        memcpy(grads, dx, n * sizeof(float));
+        memcpy(grads + n, dw, C * sizeof(float));
+        memcpy(grads + n + C, db, C * sizeof(float));
+        memcpy(grads + n + 2 * C, mean, N * sizeof(float));
+        memcpy(grads + n + 2 * C + N, rstd, N * sizeof(float));
+        out[o] = y, names[o] = kind == NORM_RMS ? "rmsnorm out" : "layernorm out", lens[o++] = n;
+        out[o] = grads, names[o] = kind == NORM_RMS ? "rmsnorm grads" : "layernorm grads";
+        lens[o++] = n + 2 * C + 2 * N;
+        free(x), free(w), free(bias), free(d), free(dx), free(dw), free(db), free(mean);
+        free(rstd);
+    }
+    { /* AdamW, two steps; parameters, then both moments */
+        const size_t n = 2 * 16384 + 7;
+        float *state = random_floats(3 * n, &rng, -1, 1), *g = random_floats(n, &rng, -1, 1);
+        for (size_t i = 2 * n; i < 3 * n; i++) state[i] = fabsf(state[i]); /* v >= 0 */
+        AdamWArgs a = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f,
+                       .weight_decay = 0.1f, .grad_scale = 0.5f, .step = 1};
+        be->ops->adamw_update(be, state, NULL, g, state + n, state + 2 * n, n, &a);
+        a.step = 2;
+        be->ops->adamw_update(be, state, NULL, g, state + n, state + 2 * n, n, &a);
+        out[o] = state, names[o] = "adamw state", lens[o++] = 3 * n;
+        free(g);
+    }
+    ck_assert_int_eq(o, WIDTH_OUTPUTS);
+}
+
+START_TEST(test_vector_ops_give_the_same_bits_at_every_vector_width) {
     const CpuIsa cpu = cpu_isa();
-    const int B = 2, T = 83, NH = 2, HS = 86;
-    const size_t n = (size_t)B * T * NH * HS;
-    uint64_t rng = 20261130;
-    float *q = random_floats(n, &rng, -2, 2), *k = random_floats(n, &rng, -2, 2);
-    float *v = random_floats(n, &rng, -1, 1), *dout = random_floats(n, &rng, -1, 1);
-    float *got[3][4] = {{0}};
     const CpuVectorIsa widths[3] = {CPU_VECTOR_4, CPU_VECTOR_AVX2, CPU_VECTOR_AVX512};
     const CpuIsa needs[3] = {CPU_ISA_SSE, CPU_ISA_AVX2, CPU_ISA_AVX512};
+    float *got[3][WIDTH_OUTPUTS] = {{0}};
+    const char *names[WIDTH_OUTPUTS];
+    size_t lens[WIDTH_OUTPUTS];
     int ran = 0;
     for (int w = 0; w < 3; w++) {
         if (cpu < needs[w]) continue;
         Backend *be = make_cpu(2);
         ((CpuImpl *)be->impl)->vector_isa = widths[w];
-        float *o = new_floats(n), *dq = new_floats(n), *dk = new_floats(n), *dv = new_floats(n);
-        void *saved = be->ops->alloc(be, be->ops->attention_saved_bytes(be, B, T, NH));
-        be->ops->attention_forward(be, o, saved, q, k, v, B, T, NH, HS);
-        be->ops->attention_backward(be, dq, dk, dv, dout, saved, q, k, v, B, T, NH, HS);
-        be->ops->release(be, saved);
-        got[w][0] = o, got[w][1] = dq, got[w][2] = dk, got[w][3] = dv;
-        if (w > 0)
-            for (int i = 0; i < 4; i++)
-                ck_assert_msg(memcmp(got[w][i], got[0][i], n * sizeof(float)) == 0,
-                              "output %d differs at vector width %d", i, w);
+        run_vector_width_ops(be, 20261130, got[w], names, lens);
         backend_destroy(be);
+        if (w > 0)
+            for (int i = 0; i < WIDTH_OUTPUTS; i++)
+                ck_assert_msg(memcmp(got[w][i], got[0][i], lens[i] * sizeof(float)) == 0,
+                              "%s differs at vector width %d from the 4-lane build", names[i],
+                              w);
         ran++;
     }
     ck_assert_int_ge(ran, 1);
     if (cpu >= CPU_ISA_AVX512) ck_assert_int_eq(ran, 3); /* every width ran here */
     for (int w = 0; w < 3; w++)
-        for (int i = 0; i < 4; i++) free(got[w][i]);
-    free(q), free(k), free(v), free(dout);
+        for (int i = 0; i < WIDTH_OUTPUTS; i++) free(got[w][i]);
 }
 END_TEST
 
@@ -1512,7 +1581,7 @@ Suite *kernel_suite(void) {
     tcase_add_test(contracts, test_rope_in_place_equals_out_of_place);
     tcase_add_test(contracts, test_rope_rotates_pair_i_with_i_plus_half_by_position_angle);
     tcase_add_test(contracts, test_attention_future_keys_and_values_do_not_change_earlier_outputs);
-    tcase_add_test(contracts, test_attention_gives_the_same_bits_at_every_vector_width);
+    tcase_add_test(contracts, test_vector_ops_give_the_same_bits_at_every_vector_width);
     tcase_add_loop_test(contracts, test_attention_saves_causal_softmax_probabilities, 0, 2);
     tcase_add_test(contracts, test_crossentropy_dlogits_may_alias_logits);
     tcase_add_test(contracts, test_crossentropy_overwrites_dlogits);

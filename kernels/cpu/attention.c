@@ -10,14 +10,15 @@
  * Parallelism: over (b, h) pairs, each owning its slices of out / dq, dk, dv, so every sum
  * is done by one thread in a fixed order. Scores, softmax and sums are fp32.
  *
- * Blocking: every product here has the form acc[j] = sum_k a[k] * B[k, j] over a run of
- * contiguous j (rows of K, V, Q, dO, or of K^T / V^T packed per (b, h) into scratch), which
- * rows_combine computes with four vector accumulators held in registers, summing over k in
- * ascending order with separate multiplies and adds (so results depend neither on the
- * blocking nor on the vector width: 4 lanes, or 16 with AVX2 or AVX-512 when the BLAS
- * kernels in use are of that instruction set, CpuImpl.vector_isa). The (b, h)
- * pair's K^T (forward) or V^T and dS (backward) live in per-thread scratch owned by the
- * backend. There is one code path: the plain-loop statement of the op is its float64
+ * Blocking: every product here has the form acc[j] = init + sum_k a[k] * B[k, j] over a run
+ * of contiguous j (rows of K, V, Q, dO, or of K^T / V^T packed per (b, h) into scratch),
+ * which `combine` computes for ATT_ROWS rows of a at once in register tiles that share every
+ * load of B, summing over k in ascending order with separate multiplies and adds. Results
+ * therefore depend neither on the tiling nor on the vector width (the source is compiled
+ * once per instruction set, CPU_ISA_VARIANTS in cpu_ops.h); and since a sum may be split in k,
+ * causal rows of different lengths share a tile over their common terms and finish alone.
+ * The (b, h) pair's K^T (forward) or V^T and dS (backward) live in per-thread scratch owned
+ * by the backend. There is one code path: the plain-loop statement of the op is its float64
  * specification in tests/spec64.c, which the tests compare this file against.
  */
 #include <math.h>

@@ -19,10 +19,11 @@
 
 #include "backend.h"
 
-/* The instruction set of the backend's own widest loops (attention's products): that of
- * the BLAS kernels in use, so the one choice src/cpu_kernels.c makes (and a user's
+/* The instruction set of the backend's own vector loops (attention, SwiGLU, norms, AdamW):
+ * that of the BLAS kernels in use, so the one choice src/cpu_kernels.c makes (and a user's
  * OPENBLAS_CORETYPE) sets both, and Backend.kernels names both. Results are the same bits at
- * every width (attention.c). */
+ * every width: the same per-lane operations in the same order, no fused multiply-add
+ * (-ffp-contract=off), reductions in fixed trees (test_kernels.c checks every op so built). */
 typedef enum { CPU_VECTOR_4 = 0, CPU_VECTOR_AVX2, CPU_VECTOR_AVX512 } CpuVectorIsa;
 
 /* Backend-private state (Backend.impl). */
