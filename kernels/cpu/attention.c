@@ -56,7 +56,8 @@ enum { ATT_ROWS = 4, ATT_BLOCK = 16 };
 
 /* The row products. For r < R and j < w, with a_r[k] = a[r*lda + k*inca]:
  *
- *   out[r*ldo + j] = init + a_r[0] * B[j] + a_r[1] * B[ldb + j] + ... + a_r[K-1] * B[(K-1)*ldb + j]
+ *   out[r*ldo + j] = init + a_r[0] * B[j] + a_r[1] * B[ldb + j] + ...
+ *                         + a_r[K-1] * B[(K-1)*ldb + j]
  *
  * summed left to right, one multiply and one add per term (the Makefile's -ffp-contract=off:
  * no fused multiply-add), init = out[r*ldo + j] when accumulating, else 0. Every output
@@ -108,7 +109,8 @@ static inline __attribute__((always_inline)) void combine_row_block(
     for (int r = 0; r < R; r++)
         for (int j = j0; j < w; j++) {
             float c = accumulate ? out[r * ldo + j] : 0.0f;
-            for (int k = 0; k < K; k++) c += a[r * lda + (size_t)k * inca] * B[(size_t)k * ldb + j];
+            for (int k = 0; k < K; k++)
+                c += a[r * lda + (size_t)k * inca] * B[(size_t)k * ldb + j];
             out[r * ldo + j] = c;
         }
 }
@@ -252,7 +254,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
             /* s[r, t2] = q_{t0+r} . k_t2 for t2 <= t0 + r, whole blocks of 16 (K^T is
              * zero-padded; the columns past the diagonal are not read) */
             combine_for_isa[isa](s, Tp, Q + base + (size_t)t0 * C, C, 1, kt, Tp, rows, HS,
-                         (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
+                                 (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
             softmax_rows_for_isa[isa](P0, (size_t)T, s, Tp, t0, rows, scale);
             /* out_t = sum_{t2 <= t} p[t, t2] v_t2: the rows together over t2 <= t0, then
              * each row over its own last terms */
@@ -260,7 +262,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
             combine_for_isa[isa](O0, C, P0, T, 1, V + base, C, rows, t0 + 1, HS, 0);
             for (int r = 1; r < rows; r++)
                 combine_for_isa[isa](O0 + (size_t)r * C, C, P0 + (size_t)r * T + t0 + 1, T, 1,
-                             V + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
+                                     V + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
     }
 }
@@ -291,10 +293,10 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
             const int rows = T - t0 < ATT_ROWS ? T - t0 : ATT_ROWS;
             /* dp[r, t2] = do_{t0+r} . v_t2 (V^T is zero-padded) */
             combine_for_isa[isa](dp, Tp, dO + base + (size_t)t0 * C, C, 1, vt, Tp, rows, HS,
-                         (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
+                                 (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
             /* D = rowsum(P * dP);  dS = scale * P * (dP - D) */
-            softmax_backward_rows_for_isa[isa](ds + (size_t)t0 * Tp, Tp, P + (size_t)t0 * T, (size_t)T,
-                                        dp, t0, rows, scale);
+            softmax_backward_rows_for_isa[isa](ds + (size_t)t0 * Tp, Tp, P + (size_t)t0 * T,
+                                               (size_t)T, dp, t0, rows, scale);
             /* dq_t += sum_{t2 <= t} dS[t, t2] k_t2: together over t2 <= t0, then each row's
              * own last terms */
             float *dQ0 = dQ + base + (size_t)t0 * C;
@@ -302,7 +304,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
             combine_for_isa[isa](dQ0, C, dS0, Tp, 1, K + base, C, rows, t0 + 1, HS, 1);
             for (int r = 1; r < rows; r++)
                 combine_for_isa[isa](dQ0 + (size_t)r * C, C, dS0 + (size_t)r * Tp + t0 + 1, Tp, 1,
-                             K + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
+                                     K + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
         /* key rows t2 .. last together:
          *   dk_t2 += sum_{t >= t2} dS[t, t2] q_t;   dv_t2 += sum_{t >= t2} P[t, t2] do_t
@@ -312,15 +314,15 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
             for (int t2 = t20; t2 < last; t2++) {
                 const size_t r = base + (size_t)t2 * C;
                 combine_for_isa[isa](dK + r, C, ds + (size_t)t2 * Tp + t2, 0, Tp, Q + r, C, 1,
-                             last - t2, HS, 1);
+                                     last - t2, HS, 1);
                 combine_for_isa[isa](dV + r, C, P + (size_t)t2 * T + t2, 0, T, dO + r, C, 1,
-                             last - t2, HS, 1);
+                                     last - t2, HS, 1);
             }
             const size_t r0 = base + (size_t)t20 * C, rl = base + (size_t)last * C;
             combine_for_isa[isa](dK + r0, C, ds + (size_t)last * Tp + t20, 1, Tp, Q + rl, C, rows,
-                         T - last, HS, 1);
+                                 T - last, HS, 1);
             combine_for_isa[isa](dV + r0, C, P + (size_t)last * T + t20, 1, T, dO + rl, C, rows,
-                         T - last, HS, 1);
+                                 T - last, HS, 1);
         }
     }
 }

@@ -1,6 +1,6 @@
 /* cpu_ops.h — private declarations shared by the CPU reference backend (every file in
- * kernels/cpu/): its state, its helpers (scratch, RoPE table, 4-lane vectors and exp) and the
- * prototypes of its ops, generated from kernels/backend_ops.def.
+ * kernels/cpu/): its state, its helpers (scratch, RoPE table, 16-lane vectors and exp,
+ * CPU_ISA_VARIANTS) and the prototypes of its ops, generated from kernels/backend_ops.def.
  *
  * Every op implements the matching entry of kernels/backend_ops.def in plain C11
  * fp32 (activations are fp32 on the CPU, so every `void *` act buffer is a float array).
@@ -78,75 +78,18 @@ float *cpu_scratch(Backend *be, size_t floats);
  * memory (the caller then computes the angles itself). */
 const float *cpu_rope_table(Backend *be, int T, int HS, float theta);
 
-/* 4-lane fp32 vectors (GCC/Clang vector extensions: SSE2 on x86-64 at the Makefile's flags,
- * NEON elsewhere), for the hand-blocked loops; the compiler does not vectorize loops that
- * call exp or clamp at -O2. Unaligned loads and stores go through memcpy. */
-typedef float cpu_v4f __attribute__((vector_size(16)));
-typedef int32_t cpu_v4i __attribute__((vector_size(16)));
-
-static inline cpu_v4f cpu_v4f_load(const float *p) {
-    cpu_v4f v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void cpu_v4f_store(float *p, cpu_v4f v) { __builtin_memcpy(p, &v, sizeof v); }
-static inline cpu_v4f cpu_v4f_splat(float x) { return (cpu_v4f){x, x, x, x}; }
-/* a < b ? a : b and a > b ? a : b per lane (b when a is NaN) */
-static inline cpu_v4f cpu_v4f_min(cpu_v4f a, cpu_v4f b) {
-    cpu_v4i m = a < b;
-    return (cpu_v4f)(((cpu_v4i)a & m) | ((cpu_v4i)b & ~m));
-}
-static inline cpu_v4f cpu_v4f_max(cpu_v4f a, cpu_v4f b) {
-    cpu_v4i m = a > b;
-    return (cpu_v4f)(((cpu_v4i)a & m) | ((cpu_v4i)b & ~m));
-}
-static inline float cpu_v4f_hsum(cpu_v4f v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-static inline float cpu_v4f_hmax(cpu_v4f v) {
-    float a = v[0] > v[1] ? v[0] : v[1], b = v[2] > v[3] ? v[2] : v[3];
-    return a > b ? a : b;
-}
-
-/* exp(x) per lane in fp32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to
- * nearest with the 1.5*2^23 trick), Cephes' degree-6 polynomial for e^r, and 2^n built from
- * the exponent bits; max relative error 8.3e-8 (1.4 ulp) over [-87, 88]. x is clamped to
- * [-87, 88] first: below, the result stays at ~1.6e-38 instead of going to 0 (negligible
- * wherever it is added to or divides something of order 1: softmax, sigmoid); above, it
- * saturates at ~1.65e38. One definition for every vector type VF (with its int32 twin VI): the
- * same operations per lane, so 4 and 16 lanes give the same bits. */
-#define CPU_EXPF_VEC(VF, VI, x_in)                                                            \
-    ({                                                                                          \
-        VF x_ = (x_in);                                                                         \
-        const VF lo_ = (VF){0} - 87.0f, hi_ = (VF){0} + 88.0f, magic_ = (VF){0} + 12582912.0f; \
-        VI m_ = x_ > lo_;                                                                       \
-        x_ = (VF)(((VI)x_ & m_) | ((VI)lo_ & ~m_));                                             \
-        m_ = x_ < hi_;                                                                          \
-        x_ = (VF)(((VI)x_ & m_) | ((VI)hi_ & ~m_));                                             \
-        VF n_ = (x_ * 1.44269504088896341f + magic_) - magic_; /* magic_ = 1.5 * 2^23 */        \
-        VF r_ = x_ - n_ * 0.693359375f;                                                         \
-        r_ = r_ - n_ * -2.12194440e-4f;                                                         \
-        VF p_ = (VF){0} + 1.9875691500e-4f;                                                     \
-        p_ = p_ * r_ + 1.3981999507e-3f;                                                        \
-        p_ = p_ * r_ + 8.3334519073e-3f;                                                        \
-        p_ = p_ * r_ + 4.1665795894e-2f;                                                        \
-        p_ = p_ * r_ + 1.6666665459e-1f;                                                        \
-        p_ = p_ * r_ + 5.0000001201e-1f;                                                        \
-        p_ = p_ * r_ * r_ + r_ + 1.0f;                                                          \
-        VI two_n_ = (__builtin_convertvector(n_, VI) + 127) << 23;                              \
-        p_ * (VF)two_n_;                                                                        \
-    })
-static inline cpu_v4f cpu_expf4(cpu_v4f x) { return CPU_EXPF_VEC(cpu_v4f, cpu_v4i, x); }
-/* the same function on one value (loop tails) */
-static inline float cpu_expf(float x) { return cpu_expf4(cpu_v4f_splat(x))[0]; }
-
-/* 16-lane fp32 vectors, for the loops compiled once per instruction set (attention.c,
- * swiglu.c): the same per-lane operations become one zmm register's (AVX-512), two ymm
- * (AVX2) or four xmm / NEON, so every instruction set gives the same bits. Loads, stores
- * and the lane reductions are macros, not functions: a 64-byte vector passed by value
- * outside an AVX-512 function changes the calling convention. */
+/* 16-lane fp32 vectors (GCC/Clang vector extensions), for the loops compiled once per
+ * instruction set (attention.c, norm.c, swiglu.c; the compiler does not vectorize loops that
+ * call exp or clamp at -O2): the same per-lane operations become one zmm register's
+ * (AVX-512), two ymm (AVX2) or four xmm / NEON, so every instruction set gives the same
+ * bits. Unaligned loads and stores go through memcpy. Loads, stores and the lane reductions
+ * are macros, not functions: a 64-byte vector passed by value outside an AVX-512 function
+ * changes the calling convention. */
 typedef float cpu_v16f __attribute__((vector_size(64)));
 typedef int32_t cpu_v16i __attribute__((vector_size(64)));
 #define cpu_v16f_load(p) ({ cpu_v16f v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
-#define cpu_v16f_store(p, v) do { cpu_v16f s_ = (v); __builtin_memcpy((p), &s_, sizeof s_); } while (0)
+#define cpu_v16f_store(p, v)                                                                  \
+    do { cpu_v16f s_ = (v); __builtin_memcpy((p), &s_, sizeof s_); } while (0)
 #define cpu_v16f_splat(x) ((cpu_v16f){0} + (float)(x))
 /* a > b ? a : b per lane (b when a is NaN) */
 #define cpu_v16f_max(a, b)                                                                    \
@@ -172,7 +115,44 @@ typedef int32_t cpu_v16i __attribute__((vector_size(64)));
         for (int i_ = 1; i_ < 16; i_++) m_ = h_[i_] > m_ ? h_[i_] : m_;                       \
         m_;                                                                                   \
     })
+
+/* exp(x) per lane in fp32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to
+ * nearest with the 1.5*2^23 trick), Cephes' degree-6 polynomial for e^r, and 2^n built from
+ * the exponent bits; max relative error 8.3e-8 (1.4 ulp) over [-87, 88]. x is clamped to
+ * [-87, 88] first: below, the result stays at ~1.6e-38 instead of going to 0 (negligible
+ * wherever it is added to or divides something of order 1: softmax, sigmoid); above, it
+ * saturates at ~1.65e38. One definition for every vector type VF (with its int32 twin VI): the
+ * same operations per lane, so 4 and 16 lanes give the same bits. */
+#define CPU_EXPF_VEC(VF, VI, x_in)                                                             \
+    ({                                                                                         \
+        VF x_ = (x_in);                                                                        \
+        const VF lo_ = (VF){0} - 87.0f, hi_ = (VF){0} + 88.0f;                                 \
+        const VF magic_ = (VF){0} + 12582912.0f; /* 1.5 * 2^23 */                              \
+        VI m_ = x_ > lo_;                                                                      \
+        x_ = (VF)(((VI)x_ & m_) | ((VI)lo_ & ~m_));                                            \
+        m_ = x_ < hi_;                                                                         \
+        x_ = (VF)(((VI)x_ & m_) | ((VI)hi_ & ~m_));                                            \
+        VF n_ = (x_ * 1.44269504088896341f + magic_) - magic_;                                 \
+        VF r_ = x_ - n_ * 0.693359375f;                                                        \
+        r_ = r_ - n_ * -2.12194440e-4f;                                                        \
+        VF p_ = (VF){0} + 1.9875691500e-4f;                                                    \
+        p_ = p_ * r_ + 1.3981999507e-3f;                                                       \
+        p_ = p_ * r_ + 8.3334519073e-3f;                                                       \
+        p_ = p_ * r_ + 4.1665795894e-2f;                                                       \
+        p_ = p_ * r_ + 1.6666665459e-1f;                                                       \
+        p_ = p_ * r_ + 5.0000001201e-1f;                                                       \
+        p_ = p_ * r_ * r_ + r_ + 1.0f;                                                         \
+        VI two_n_ = (__builtin_convertvector(n_, VI) + 127) << 23;                             \
+        p_ * (VF)two_n_;                                                                       \
+    })
 #define cpu_expf16(x) CPU_EXPF_VEC(cpu_v16f, cpu_v16i, x)
+/* the same function on one value (loop tails), in a 4-lane vector */
+typedef float cpu_v4f __attribute__((vector_size(16)));
+typedef int32_t cpu_v4i __attribute__((vector_size(16)));
+static inline float cpu_expf(float x) {
+    cpu_v4f e = CPU_EXPF_VEC(cpu_v4f, cpu_v4i, ((cpu_v4f){x, x, x, x}));
+    return e[0];
+}
 
 /* One line describing the CPU ("<model name>, <n> hardware threads"); used by
  * backend_describe. */

@@ -29,7 +29,8 @@ enum { NORM_ROW_CHUNK = 32, NORM_COL_BLOCK = 64, ROW_LANES = 32 };
 typedef float v8f __attribute__((vector_size(32)));
 typedef double v8d __attribute__((vector_size(64)));
 /* the 8 floats at p, widened to double (a macro: 64-byte vectors are not passed by value) */
-#define v8d_from_floats(p) ({ v8f f_; __builtin_memcpy(&f_, (p), sizeof f_); __builtin_convertvector(f_, v8d); })
+#define v8d_from_floats(p)                                                                    \
+    ({ v8f f_; __builtin_memcpy(&f_, (p), sizeof f_); __builtin_convertvector(f_, v8d); })
 #define v8d_load(p) ({ v8d v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
 #define v8d_store(p, v) do { v8d s_ = (v); __builtin_memcpy((p), &s_, sizeof s_); } while (0)
 
