@@ -1371,12 +1371,12 @@ END_TEST
 /* ---------------------------------------------------------------------------------------- */
 /* backend selection                                                                        */
 
-/* The ops compiled once per instruction set (CPU_ISA_VARIANTS: attention, SwiGLU, RMSNorm,
- * LayerNorm, AdamW) run at every vector width this CPU has, on the same inputs: the same fp32
- * operations per output element in the same order, so the same bits. Shapes reach every
- * block and tail: attention HS 86 = 64 + 16 + 6 columns and T 83 (not a multiple of the 4
- * rows or 16 columns of a tile); SwiGLU 2 work items plus 13; norm rows of C 117 = 3 x 32 +
- * 16 + 5; AdamW 2 work items plus 7. */
+/* The ops compiled once per instruction set (kernels/cpu/vec_kernels.c: attention, SwiGLU,
+ * RMSNorm, LayerNorm, AdamW) run at every vector width this CPU has, on the same inputs: the
+ * same fp32 operations per output element in the same order, so the same bits. Shapes reach
+ * every tile and tail: attention HS 86 = 64 + 16 + 6 columns and T 83 (not a multiple of
+ * the 4 rows of a block or of 16 columns); SwiGLU 2 work items plus 13; norm rows of
+ * C 117 = 3 x 32 + 16 + 5; AdamW 2 work items plus 7. */
 enum { WIDTH_OUTPUTS = 12 };
 
 /* Runs every such op on inputs drawn from `seed`; out[i] gets each result (malloc'ed), names[i]

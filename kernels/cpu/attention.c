@@ -12,11 +12,11 @@
  *
  * Blocking: every product here has the form acc[j] = init + sum_k a[k] * B[k, j] over a run
  * of contiguous j (rows of K, V, Q, dO, or of K^T / V^T packed per (b, h) into scratch),
- * which `combine` computes for ATT_ROWS rows of a at once in register tiles that share every
- * load of B, summing over k in ascending order with separate multiplies and adds. Results
- * therefore depend neither on the tiling nor on the vector width (the source is compiled
- * once per instruction set, CPU_ISA_VARIANTS in cpu_ops.h); and since a sum may be split in k,
- * causal rows of different lengths share a tile over their common terms and finish alone.
+ * which `combine` (vec_kernels.h) computes for ATT_ROWS rows of a at once in register tiles
+ * that share every load of B, summing over k in ascending order with separate multiplies
+ * and adds. Results therefore depend neither on the tiling nor on the vector width; and
+ * since a sum may be split in k, causal rows of different lengths share a tile over their
+ * common terms and finish alone. The softmax rows are vec_kernels.h's too.
  * The (b, h) pair's K^T (forward) or V^T and dS (backward) live in per-thread scratch owned
  * by the backend. There is one code path: the plain-loop statement of the op is its float64
  * specification in tests/spec64.c, which the tests compare this file against.
@@ -54,84 +54,6 @@ static float *attention_scratch(Backend *be, size_t floats) {
  * the other operand; score rows are computed in whole blocks of ATT_BLOCK columns. */
 enum { ATT_ROWS = 4, ATT_BLOCK = 16 };
 
-/* The row products. For r < R and j < w, with a_r[k] = a[r*lda + k*inca]:
- *
- *   out[r*ldo + j] = init + a_r[0] * B[j] + a_r[1] * B[ldb + j] + ...
- *                         + a_r[K-1] * B[(K-1)*ldb + j]
- *
- * summed left to right, one multiply and one add per term (the Makefile's -ffp-contract=off:
- * no fused multiply-add), init = out[r*ldo + j] when accumulating, else 0. Every output
- * element is the same chain of fp32 operations whatever the tile shape or vector width, so
- * every instruction set gives the same bits; and a sum split in k (terms 0..k1-1, then the
- * rest accumulating) gives the same bits as one call, which lets rows of different lengths
- * share a tile over their common terms. */
-
-/* R rows by 16*NV columns in R*NV accumulators held in registers (R, NV compile-time). */
-static inline __attribute__((always_inline)) void combine_tile(
-    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B, size_t ldb,
-    int K, int accumulate, const int R, const int NV) {
-    cpu_v16f c[ATT_ROWS][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            if (accumulate) c[r][v] = cpu_v16f_load(out + r * ldo + 16 * v);
-            else c[r][v] = cpu_v16f_splat(0.0f);
-        }
-    for (int k = 0; k < K; k++) {
-        const float *b = B + (size_t)k * ldb;
-        cpu_v16f bv[4];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) bv[v] = cpu_v16f_load(b + 16 * v);
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            const float ak = a[r * lda + (size_t)k * inca];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) c[r][v] += ak * bv[v];
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) cpu_v16f_store(out + r * ldo + 16 * v, c[r][v]);
-}
-
-/* R rows (compile-time) over all w columns: tiles of 16*NV columns, then of 16, then the
- * last columns one at a time. */
-static inline __attribute__((always_inline)) void combine_row_block(
-    float *out, size_t ldo, const float *a, size_t lda, size_t inca, const float *B, size_t ldb,
-    int K, int w, int accumulate, const int R, const int NV) {
-    int j0 = 0;
-    for (; j0 + 16 * NV <= w; j0 += 16 * NV)
-        combine_tile(out + j0, ldo, a, lda, inca, B + j0, ldb, K, accumulate, R, NV);
-    for (; j0 + 16 <= w; j0 += 16)
-        combine_tile(out + j0, ldo, a, lda, inca, B + j0, ldb, K, accumulate, R, 1);
-    for (int r = 0; r < R; r++)
-        for (int j = j0; j < w; j++) {
-            float c = accumulate ? out[r * ldo + j] : 0.0f;
-            for (int k = 0; k < K; k++)
-                c += a[r * lda + (size_t)k * inca] * B[(size_t)k * ldb + j];
-            out[r * ldo + j] = c;
-        }
-}
-
-/* All R rows: blocks of RT rows, the rest one by one, RT x 16*NV tiles sized so that their
- * RT * NV accumulators fit in the vector registers: AVX-512, 4 rows x 64 columns in 16 zmm;
- * AVX2, 2 x 32 in 8 ymm; otherwise (SSE2, NEON), 2 x 16 in 8. */
-static inline __attribute__((always_inline)) void combine(
-    const CpuVectorIsa isa, float *out, size_t ldo, const float *a, size_t lda, size_t inca,
-    const float *B, size_t ldb, int R, int K, int w, int accumulate) {
-    const int RT = isa == CPU_VECTOR_AVX512 ? 4 : 2;
-    const int NV = isa == CPU_VECTOR_AVX512 ? 4 : isa == CPU_VECTOR_AVX2 ? 2 : 1;
-    int r0 = 0;
-    for (; r0 + RT <= R; r0 += RT)
-        combine_row_block(out + r0 * ldo, ldo, a + r0 * lda, lda, inca, B, ldb, K, w,
-                          accumulate, RT, NV);
-    for (; r0 < R; r0++)
-        combine_row_block(out + r0 * ldo, ldo, a + r0 * lda, lda, inca, B, ldb, K, w,
-                          accumulate, 1, NV);
-}
-
 /* dst[i*ld + t] = src[t*C + i]: the (b, h) slice of a [T, C] tensor, transposed to [HS, ld],
  * columns T..ld-1 zeroed */
 static void pack_transposed(float *dst, size_t ld, const float *src, size_t C, int T, int HS) {
@@ -141,91 +63,6 @@ static void pack_transposed(float *dst, size_t ld, const float *src, size_t C, i
         for (size_t t = (size_t)T; t < ld; t++) d[t] = 0.0f;
     }
 }
-
-/* In place over x[0..m): x = softmax(scale * x) (the max taken after scaling). */
-static inline __attribute__((always_inline)) void softmax_scaled(float *x, int m, float scale) {
-    const int m16 = m / 16 * 16;
-    float maxs = -INFINITY;
-    if (m16) {
-        cpu_v16f mv = cpu_v16f_splat(-INFINITY);
-        for (int j = 0; j < m16; j += 16) {
-            cpu_v16f v = scale * cpu_v16f_load(x + j);
-            cpu_v16f_store(x + j, v);
-            mv = cpu_v16f_max(v, mv);
-        }
-        maxs = cpu_v16f_hmax(mv);
-    }
-    for (int j = m16; j < m; j++) {
-        x[j] *= scale;
-        if (x[j] > maxs) maxs = x[j];
-    }
-    cpu_v16f sv = cpu_v16f_splat(0.0f);
-    for (int j = 0; j < m16; j += 16) {
-        cpu_v16f e = cpu_expf16(cpu_v16f_load(x + j) - maxs);
-        cpu_v16f_store(x + j, e);
-        sv += e;
-    }
-    float sum = cpu_v16f_hsum(sv);
-    for (int j = m16; j < m; j++) {
-        x[j] = cpu_expf(x[j] - maxs);
-        sum += x[j];
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < m16; j += 16) cpu_v16f_store(x + j, inv * cpu_v16f_load(x + j));
-    for (int j = m16; j < m; j++) x[j] *= inv;
-}
-
-/* One row of the softmax backward: D = sum_j p[j] dp[j],  ds[j] = scale * p[j] * (dp[j] - D),
- * for j < m. */
-static inline __attribute__((always_inline)) void softmax_backward_row(
-    float *ds, const float *p, const float *dp, int m, float scale) {
-    const int m16 = m / 16 * 16;
-    cpu_v16f dv = cpu_v16f_splat(0.0f);
-    for (int j = 0; j < m16; j += 16) dv += cpu_v16f_load(p + j) * cpu_v16f_load(dp + j);
-    float D = cpu_v16f_hsum(dv);
-    for (int j = m16; j < m; j++) D += p[j] * dp[j];
-    for (int j = 0; j < m16; j += 16)
-        cpu_v16f_store(ds + j, scale * cpu_v16f_load(p + j) * (cpu_v16f_load(dp + j) - D));
-    for (int j = m16; j < m; j++) ds[j] = scale * p[j] * (dp[j] - D);
-}
-
-/* Softmax rows t0 .. t0 + rows - 1 of one (b, h) pair: the scores s[r, .] (stride Tp) into
- * probability rows p[r, .] (stride T), zero past the diagonal. */
-static inline __attribute__((always_inline)) void softmax_rows(
-    const CpuVectorIsa isa, float *p, size_t T, float *s, size_t Tp, int t0, int rows,
-    float scale) {
-    (void)isa; /* the same code at every width */
-    for (int r = 0; r < rows; r++) {
-        const int m = t0 + r + 1;
-        float *pr = p + (size_t)r * T;
-        softmax_scaled(s + (size_t)r * Tp, m, scale);
-        memcpy(pr, s + (size_t)r * Tp, (size_t)m * sizeof(float));
-        if ((size_t)m < T) memset(pr + m, 0, (T - (size_t)m) * sizeof(float));
-    }
-}
-
-/* The softmax backward of rows t0 .. t0 + rows - 1: ds[r, .] (stride Tp) from the
- * probabilities p[r, .] (stride T) and dp[r, .] (stride Tp). */
-static inline __attribute__((always_inline)) void softmax_backward_rows(
-    const CpuVectorIsa isa, float *ds, size_t Tp, const float *p, size_t T, const float *dp,
-    int t0, int rows, float scale) {
-    (void)isa; /* the same code at every width */
-    for (int r = 0; r < rows; r++)
-        softmax_backward_row(ds + (size_t)r * Tp, p + (size_t)r * T, dp + (size_t)r * Tp,
-                             t0 + r + 1, scale);
-}
-
-CPU_ISA_VARIANTS(combine,
-                 (float *out, size_t ldo, const float *a, size_t lda, size_t inca,
-                  const float *B, size_t ldb, int R, int K, int w, int accumulate),
-                 out, ldo, a, lda, inca, B, ldb, R, K, w, accumulate);
-CPU_ISA_VARIANTS(softmax_rows,
-                 (float *p, size_t T, float *s, size_t Tp, int t0, int rows, float scale), p, T,
-                 s, Tp, t0, rows, scale);
-CPU_ISA_VARIANTS(softmax_backward_rows,
-                 (float *ds, size_t Tp, const float *p, size_t T, const float *dp, int t0,
-                  int rows, float scale),
-                 ds, Tp, p, T, dp, t0, rows, scale);
 
 static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
 
@@ -239,7 +76,7 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
-    const CpuVectorIsa isa = cpu_vector_isa(be);
+    const CpuVecKernels *vec = cpu_vec(be);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
@@ -253,16 +90,16 @@ void cpu_attention_forward(Backend *be, void *out, void *saved, const void *q, c
             float *P0 = probs + ((size_t)bh * T + t0) * T;
             /* s[r, t2] = q_{t0+r} . k_t2 for t2 <= t0 + r, whole blocks of 16 (K^T is
              * zero-padded; the columns past the diagonal are not read) */
-            combine_for_isa[isa](s, Tp, Q + base + (size_t)t0 * C, C, 1, kt, Tp, rows, HS,
-                                 (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
-            softmax_rows_for_isa[isa](P0, (size_t)T, s, Tp, t0, rows, scale);
+            vec->combine(s, Tp, Q + base + (size_t)t0 * C, C, 1, kt, Tp, rows, HS,
+                         (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
+            vec->softmax_rows(P0, (size_t)T, s, Tp, t0, rows, scale);
             /* out_t = sum_{t2 <= t} p[t, t2] v_t2: the rows together over t2 <= t0, then
              * each row over its own last terms */
             float *O0 = o + base + (size_t)t0 * C;
-            combine_for_isa[isa](O0, C, P0, T, 1, V + base, C, rows, t0 + 1, HS, 0);
+            vec->combine(O0, C, P0, T, 1, V + base, C, rows, t0 + 1, HS, 0);
             for (int r = 1; r < rows; r++)
-                combine_for_isa[isa](O0 + (size_t)r * C, C, P0 + (size_t)r * T + t0 + 1, T, 1,
-                                     V + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
+                vec->combine(O0 + (size_t)r * C, C, P0 + (size_t)r * T + t0 + 1, T, 1,
+                             V + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
     }
 }
@@ -278,7 +115,7 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
     const size_t C = (size_t)NH * HS;
     const float scale = 1.0f / sqrtf((float)HS);
     const int pairs = B * NH;
-    const CpuVectorIsa isa = cpu_vector_isa(be);
+    const CpuVecKernels *vec = cpu_vec(be);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < pairs; bh++) {
         int h = bh % NH, b = bh / NH;
@@ -292,19 +129,19 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
         for (int t0 = 0; t0 < T; t0 += ATT_ROWS) {
             const int rows = T - t0 < ATT_ROWS ? T - t0 : ATT_ROWS;
             /* dp[r, t2] = do_{t0+r} . v_t2 (V^T is zero-padded) */
-            combine_for_isa[isa](dp, Tp, dO + base + (size_t)t0 * C, C, 1, vt, Tp, rows, HS,
-                                 (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
+            vec->combine(dp, Tp, dO + base + (size_t)t0 * C, C, 1, vt, Tp, rows, HS,
+                         (int)round_up((size_t)(t0 + rows), ATT_BLOCK), 0);
             /* D = rowsum(P * dP);  dS = scale * P * (dP - D) */
-            softmax_backward_rows_for_isa[isa](ds + (size_t)t0 * Tp, Tp, P + (size_t)t0 * T,
-                                               (size_t)T, dp, t0, rows, scale);
+            vec->softmax_backward_rows(ds + (size_t)t0 * Tp, Tp, P + (size_t)t0 * T,
+                                       (size_t)T, dp, t0, rows, scale);
             /* dq_t += sum_{t2 <= t} dS[t, t2] k_t2: together over t2 <= t0, then each row's
              * own last terms */
             float *dQ0 = dQ + base + (size_t)t0 * C;
             const float *dS0 = ds + (size_t)t0 * Tp;
-            combine_for_isa[isa](dQ0, C, dS0, Tp, 1, K + base, C, rows, t0 + 1, HS, 1);
+            vec->combine(dQ0, C, dS0, Tp, 1, K + base, C, rows, t0 + 1, HS, 1);
             for (int r = 1; r < rows; r++)
-                combine_for_isa[isa](dQ0 + (size_t)r * C, C, dS0 + (size_t)r * Tp + t0 + 1, Tp, 1,
-                                     K + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
+                vec->combine(dQ0 + (size_t)r * C, C, dS0 + (size_t)r * Tp + t0 + 1, Tp, 1,
+                             K + base + (size_t)(t0 + 1) * C, C, 1, r, HS, 1);
         }
         /* key rows t2 .. last together:
          *   dk_t2 += sum_{t >= t2} dS[t, t2] q_t;   dv_t2 += sum_{t >= t2} P[t, t2] do_t
@@ -313,16 +150,16 @@ void cpu_attention_backward(Backend *be, void *dq, void *dk, void *dv, const voi
             const int rows = T - t20 < ATT_ROWS ? T - t20 : ATT_ROWS, last = t20 + rows - 1;
             for (int t2 = t20; t2 < last; t2++) {
                 const size_t r = base + (size_t)t2 * C;
-                combine_for_isa[isa](dK + r, C, ds + (size_t)t2 * Tp + t2, 0, Tp, Q + r, C, 1,
-                                     last - t2, HS, 1);
-                combine_for_isa[isa](dV + r, C, P + (size_t)t2 * T + t2, 0, T, dO + r, C, 1,
-                                     last - t2, HS, 1);
+                vec->combine(dK + r, C, ds + (size_t)t2 * Tp + t2, 0, Tp, Q + r, C, 1,
+                             last - t2, HS, 1);
+                vec->combine(dV + r, C, P + (size_t)t2 * T + t2, 0, T, dO + r, C, 1,
+                             last - t2, HS, 1);
             }
             const size_t r0 = base + (size_t)t20 * C, rl = base + (size_t)last * C;
-            combine_for_isa[isa](dK + r0, C, ds + (size_t)last * Tp + t20, 1, Tp, Q + rl, C, rows,
-                                 T - last, HS, 1);
-            combine_for_isa[isa](dV + r0, C, P + (size_t)last * T + t20, 1, T, dO + rl, C, rows,
-                                 T - last, HS, 1);
+            vec->combine(dK + r0, C, ds + (size_t)last * Tp + t20, 1, Tp, Q + rl, C, rows,
+                         T - last, HS, 1);
+            vec->combine(dV + r0, C, P + (size_t)last * T + t20, 1, T, dO + rl, C, rows,
+                         T - last, HS, 1);
         }
     }
 }

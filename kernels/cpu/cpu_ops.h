@@ -1,6 +1,6 @@
 /* cpu_ops.h — private declarations shared by the CPU reference backend (every file in
- * kernels/cpu/): its state, its helpers (scratch, RoPE table, 16-lane vectors and exp,
- * CPU_ISA_VARIANTS) and the prototypes of its ops, generated from kernels/backend_ops.def.
+ * kernels/cpu/): its state, its helpers (scratch, RoPE table, the vector exp,
+ * the vector loops' table) and the prototypes of its ops, generated from kernels/backend_ops.def.
  *
  * Every op implements the matching entry of kernels/backend_ops.def in plain C11
  * fp32 (activations are fp32 on the CPU, so every `void *` act buffer is a float array).
@@ -41,34 +41,41 @@ typedef struct {
     float rope_theta;
 } CpuImpl;
 
-/* The instruction set of the backend's own vector loops (CpuImpl.vector_isa). */
-static inline CpuVectorIsa cpu_vector_isa(const Backend *be) {
-    return ((const CpuImpl *)be->impl)->vector_isa;
-}
+/* The CPU backend's vector loops, one copy per instruction set (vec_kernels.c, where each
+ * is stated): the copies give the same bits. */
+enum { NORM_LANES = 32, NORM_COL_BLOCK = 64 }; /* norms: logical partial sums of a row sum;
+                                                * columns per weight-gradient work item */
+typedef struct {
+    float b1, b2, lr, eps, wd, grad_scale, bc1, bc2; /* bc1 = 1 - b1^t, bc2 = 1 - b2^t */
+} CpuAdamWConstants;
+typedef struct {
+    void (*combine)(float *out, size_t ldo, const float *a, size_t lda, size_t inca,
+                    const float *B, size_t ldb, int R, int K, int w, int accumulate);
+    void (*softmax_rows)(float *p, size_t T, float *s, size_t Tp, int t0, int rows,
+                         float scale);
+    void (*softmax_backward_rows)(float *ds, size_t Tp, const float *p, size_t T,
+                                  const float *dp, int t0, int rows, float scale);
+    void (*swiglu_forward_span)(float *o, const float *g, const float *u, size_t n);
+    void (*swiglu_backward_span)(float *dg, float *du, const float *d, const float *g,
+                                 const float *u, size_t n);
+    void (*norm_forward_rows)(int layer, float *o, float *mean, float *rstd, const float *x,
+                              const float *w, const float *b, int n0, int n1, int C, float eps,
+                              float out_scale);
+    void (*norm_backward_rows)(int layer, float *dx, const float *g, const float *x,
+                               const float *w, const float *mean, const float *rstd, int n0,
+                               int n1, int C, float out_scale);
+    void (*norm_param_grads)(int layer, float *dweight, float *dbias, const float *g,
+                             const float *x, const float *mean, const float *rstd, int N, int C,
+                             int c0, int c1, float out_scale);
+    void (*adamw_span)(float *restrict master, const float *restrict grad, float *restrict m,
+                       float *restrict v, size_t n, const CpuAdamWConstants *k);
+} CpuVecKernels;
+extern const CpuVecKernels *const cpu_vec_kernels[]; /* indexed by CpuVectorIsa */
 
-/* CPU_ISA_VARIANTS(name, (params), args...): the always_inline function `name`, whose first
- * parameter is the instruction set (a compile-time constant in each copy, so tile shapes can
- * follow it), compiled once per instruction set, and the table name_for_isa[] of the copies
- * indexed by CpuVectorIsa. Off x86 every entry is the plain build. */
-#if defined(__x86_64__) || defined(__i386__)
-#define CPU_ISA_VARIANTS(NAME, PARAMS, ...)                                                   \
-    __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS {                    \
-        NAME(CPU_VECTOR_AVX512, __VA_ARGS__);                                                 \
-    }                                                                                         \
-    __attribute__((target("avx2"))) static void NAME##_avx2 PARAMS {                         \
-        NAME(CPU_VECTOR_AVX2, __VA_ARGS__);                                                   \
-    }                                                                                         \
-    static void NAME##_plain PARAMS { NAME(CPU_VECTOR_4, __VA_ARGS__); }                      \
-    static void (*const NAME##_for_isa[]) PARAMS = {                                          \
-        [CPU_VECTOR_4] = NAME##_plain, [CPU_VECTOR_AVX2] = NAME##_avx2,                       \
-        [CPU_VECTOR_AVX512] = NAME##_avx512}
-#else
-#define CPU_ISA_VARIANTS(NAME, PARAMS, ...)                                                   \
-    static void NAME##_plain PARAMS { NAME(CPU_VECTOR_4, __VA_ARGS__); }                      \
-    static void (*const NAME##_for_isa[]) PARAMS = {                                          \
-        [CPU_VECTOR_4] = NAME##_plain, [CPU_VECTOR_AVX2] = NAME##_plain,                      \
-        [CPU_VECTOR_AVX512] = NAME##_plain}
-#endif
+/* The copy of the backend's instruction set (CpuImpl.vector_isa). */
+static inline const CpuVecKernels *cpu_vec(const Backend *be) {
+    return cpu_vec_kernels[((const CpuImpl *)be->impl)->vector_isa];
+}
 
 /* Returns a scratch area of at least `floats` floats owned by the backend (grown when too
  * small, so steady-state training allocates nothing); NULL when out of memory. */
@@ -78,51 +85,13 @@ float *cpu_scratch(Backend *be, size_t floats);
  * memory (the caller then computes the angles itself). */
 const float *cpu_rope_table(Backend *be, int T, int HS, float theta);
 
-/* 16-lane fp32 vectors (GCC/Clang vector extensions), for the loops compiled once per
- * instruction set (attention.c, norm.c, swiglu.c; the compiler does not vectorize loops that
- * call exp or clamp at -O2): the same per-lane operations become one zmm register's
- * (AVX-512), two ymm (AVX2) or four xmm / NEON, so every instruction set gives the same
- * bits. Unaligned loads and stores go through memcpy. Loads, stores and the lane reductions
- * are macros, not functions: a 64-byte vector passed by value outside an AVX-512 function
- * changes the calling convention. */
-typedef float cpu_v16f __attribute__((vector_size(64)));
-typedef int32_t cpu_v16i __attribute__((vector_size(64)));
-#define cpu_v16f_load(p) ({ cpu_v16f v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
-#define cpu_v16f_store(p, v)                                                                  \
-    do { cpu_v16f s_ = (v); __builtin_memcpy((p), &s_, sizeof s_); } while (0)
-#define cpu_v16f_splat(x) ((cpu_v16f){0} + (float)(x))
-/* a > b ? a : b per lane (b when a is NaN) */
-#define cpu_v16f_max(a, b)                                                                    \
-    ({                                                                                        \
-        cpu_v16f a_ = (a), b_ = (b);                                                          \
-        cpu_v16i m_ = a_ > b_;                                                                \
-        (cpu_v16f)(((cpu_v16i)a_ & m_) | ((cpu_v16i)b_ & ~m_));                               \
-    })
-/* the sum of the lanes in a fixed tree: lane i + lane i+8, then i + i+4, i + i+2, i + i+1 */
-#define cpu_v16f_hsum(v)                                                                      \
-    ({                                                                                        \
-        cpu_v16f h_ = (v);                                                                    \
-        float s_[8];                                                                          \
-        for (int i_ = 0; i_ < 8; i_++) s_[i_] = h_[i_] + h_[i_ + 8];                          \
-        for (int i_ = 0; i_ < 4; i_++) s_[i_] = s_[i_] + s_[i_ + 4];                          \
-        (s_[0] + s_[2]) + (s_[1] + s_[3]);                                                    \
-    })
-/* the largest lane (lanes holding NaN are never kept) */
-#define cpu_v16f_hmax(v)                                                                      \
-    ({                                                                                        \
-        cpu_v16f h_ = (v);                                                                    \
-        float m_ = h_[0];                                                                     \
-        for (int i_ = 1; i_ < 16; i_++) m_ = h_[i_] > m_ ? h_[i_] : m_;                       \
-        m_;                                                                                   \
-    })
-
 /* exp(x) per lane in fp32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to
  * nearest with the 1.5*2^23 trick), Cephes' degree-6 polynomial for e^r, and 2^n built from
  * the exponent bits; max relative error 8.3e-8 (1.4 ulp) over [-87, 88]. x is clamped to
  * [-87, 88] first: below, the result stays at ~1.6e-38 instead of going to 0 (negligible
  * wherever it is added to or divides something of order 1: softmax, sigmoid); above, it
  * saturates at ~1.65e38. One definition for every vector type VF (with its int32 twin VI): the
- * same operations per lane, so 4 and 16 lanes give the same bits. */
+ * same operations per lane, so every width gives the same bits. */
 #define CPU_EXPF_VEC(VF, VI, x_in)                                                             \
     ({                                                                                         \
         VF x_ = (x_in);                                                                        \
@@ -145,7 +114,6 @@ typedef int32_t cpu_v16i __attribute__((vector_size(64)));
         VI two_n_ = (__builtin_convertvector(n_, VI) + 127) << 23;                             \
         p_ * (VF)two_n_;                                                                       \
     })
-#define cpu_expf16(x) CPU_EXPF_VEC(cpu_v16f, cpu_v16i, x)
 /* the same function on one value (loop tails), in a 4-lane vector */
 typedef float cpu_v4f __attribute__((vector_size(16)));
 typedef int32_t cpu_v4i __attribute__((vector_size(16)));
