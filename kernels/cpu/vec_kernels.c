@@ -71,16 +71,6 @@ typedef double v2d __attribute__((vector_size(16)));
 #define VEC_ROWS 2
 #define VEC_NVEC 4
 #include "vec_kernels.h"
-#undef VEC_FN
-#undef VEC_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef VD
-#undef VFD
-#undef VDL
-#undef VEC_ROWS
-#undef VEC_NVEC
 
 #if defined(__x86_64__) || defined(__i386__)
 /* AVX2 (without FMA: multiplies and adds stay separate). Tile: 4 rows x 2 ymm, 8 of 16. */
@@ -95,16 +85,6 @@ typedef double v2d __attribute__((vector_size(16)));
 #define VEC_ROWS 4
 #define VEC_NVEC 2
 #include "vec_kernels.h"
-#undef VEC_FN
-#undef VEC_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef VD
-#undef VFD
-#undef VDL
-#undef VEC_ROWS
-#undef VEC_NVEC
 
 /* AVX-512. Tile: 4 rows x 4 zmm, 16 of 32. */
 #define VEC_FN(name) VEC_CAT(name, avx512)
@@ -118,16 +98,6 @@ typedef double v2d __attribute__((vector_size(16)));
 #define VEC_ROWS 4
 #define VEC_NVEC 4
 #include "vec_kernels.h"
-#undef VEC_FN
-#undef VEC_TARGET
-#undef VF
-#undef VI
-#undef VL
-#undef VD
-#undef VFD
-#undef VDL
-#undef VEC_ROWS
-#undef VEC_NVEC
 
 const CpuVecKernels *const cpu_vec_kernels[] = {
     [CPU_VECTOR_4] = &kernels_plain,

@@ -6,6 +6,7 @@
  *   VF, VI, VL    the native fp32 vector, its int32 twin, its lanes (16, 8 or 4)
  *   VD, VFD, VDL  the native fp64 vector, the fp32 vector of as many lanes, its lanes
  *   VEC_ROWS, VEC_NVEC  combine's register tile: VEC_ROWS rows x VEC_NVEC vectors
+ * and this file undefines them at its end, ready for the next copy.
  *
  * Every function computes each output element by the same chain of operations whatever VL:
  * products and elementwise expressions per lane (separate multiplies and adds,
@@ -401,3 +402,14 @@ static const CpuVecKernels VEC_FN(kernels) = {
     .norm_param_grads = VEC_FN(norm_param_grads),
     .adamw_span = VEC_FN(adamw_span),
 };
+
+#undef VEC_FN
+#undef VEC_TARGET
+#undef VF
+#undef VI
+#undef VL
+#undef VD
+#undef VFD
+#undef VDL
+#undef VEC_ROWS
+#undef VEC_NVEC
