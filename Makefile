@@ -14,7 +14,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CC       ?= gcc
 OPT      ?= -O2
 # -ffp-contract=off: no fused multiply-add in the CPU backend's loops, whose results are then
-# the same bits at every vector width (kernels/cpu/attention.c)
+# the same bits at every vector width (kernels/cpu/vec_kernels.h)
 CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $(OPT) -g -fopenmp \
                -ffp-contract=off -Isrc -Ikernels -MMD -MP
 EXTRA_CFLAGS ?=
@@ -105,8 +105,8 @@ $(BUILD)/%.o: %.c
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
-# -fno-math-errno: sqrtf in the CPU kernels' `omp simd` loops (adamw.c) becomes a vector
-# square root (with errno semantics it stays a scalar call); no kernel reads errno.
+# -fno-math-errno: sqrtf in the CPU kernels' `omp simd` loops (AdamW, vec_kernels.h) becomes
+# a vector square root (with errno semantics it stays a scalar call); no kernel reads errno.
 $(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
 
 $(BUILD)/%.cu.o: %.cu

@@ -10,9 +10,9 @@
  * the matching kernels: SkylakeX for AVX-512, Haswell for AVX2+FMA. An environment marker
  * (CPU_KERNELS_MARKER) keeps it from looping and lets the re-executed process verify the
  * result. The user's own OPENBLAS_CORETYPE always wins. A fallback that remains on a capable
- * CPU prints one warning line on stderr. The CPU backend's own widest loops (attention's
- * products) use the instruction set of the kernels chosen here (CpuVectorIsa in
- * kernels/cpu/cpu_ops.h), so this one choice, and a user's OPENBLAS_CORETYPE, sets both.
+ * CPU prints one warning line on stderr. The CPU backend's own vector loops
+ * (kernels/cpu/vec_kernels.c) use the instruction set of the kernels chosen here (CpuVectorIsa
+ * in kernels/cpu/cpu_ops.h), so this one choice, and a user's OPENBLAS_CORETYPE, sets both.
  *
  * Everything but the warning is derived again from the environment and the loaded library
  * when asked (no state kept), so `normbench info` and the backends report the same thing.

@@ -1,6 +1,6 @@
 /* cpu_ops.h — private declarations shared by the CPU reference backend (every file in
- * kernels/cpu/): its state, its helpers (scratch, RoPE table, the vector exp,
- * the vector loops' table) and the prototypes of its ops, generated from kernels/backend_ops.def.
+ * kernels/cpu/): its state, its helpers (scratch, RoPE table, the vector loops'
+ * table) and the prototypes of its ops, generated from kernels/backend_ops.def.
  *
  * Every op implements the matching entry of kernels/backend_ops.def in plain C11
  * fp32 (activations are fp32 on the CPU, so every `void *` act buffer is a float array).
@@ -43,8 +43,7 @@ typedef struct {
 
 /* The CPU backend's vector loops, one copy per instruction set (vec_kernels.c, where each
  * is stated): the copies give the same bits. */
-enum { NORM_LANES = 32, NORM_COL_BLOCK = 64 }; /* norms: logical partial sums of a row sum;
-                                                * columns per weight-gradient work item */
+enum { NORM_COL_BLOCK = 64 }; /* norms: columns per weight-gradient work item */
 typedef struct {
     float b1, b2, lr, eps, wd, grad_scale, bc1, bc2; /* bc1 = 1 - b1^t, bc2 = 1 - b2^t */
 } CpuAdamWConstants;
@@ -84,43 +83,6 @@ float *cpu_scratch(Backend *be, size_t floats);
 /* rope.c: the backend's RoPE table for (T, HS, theta) (see CpuImpl.rope_cs); NULL when out of
  * memory (the caller then computes the angles itself). */
 const float *cpu_rope_table(Backend *be, int T, int HS, float theta);
-
-/* exp(x) per lane in fp32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to
- * nearest with the 1.5*2^23 trick), Cephes' degree-6 polynomial for e^r, and 2^n built from
- * the exponent bits; max relative error 8.3e-8 (1.4 ulp) over [-87, 88]. x is clamped to
- * [-87, 88] first: below, the result stays at ~1.6e-38 instead of going to 0 (negligible
- * wherever it is added to or divides something of order 1: softmax, sigmoid); above, it
- * saturates at ~1.65e38. One definition for every vector type VF (with its int32 twin VI): the
- * same operations per lane, so every width gives the same bits. */
-#define CPU_EXPF_VEC(VF, VI, x_in)                                                             \
-    ({                                                                                         \
-        VF x_ = (x_in);                                                                        \
-        const VF lo_ = (VF){0} - 87.0f, hi_ = (VF){0} + 88.0f;                                 \
-        const VF magic_ = (VF){0} + 12582912.0f; /* 1.5 * 2^23 */                              \
-        VI m_ = x_ > lo_;                                                                      \
-        x_ = (VF)(((VI)x_ & m_) | ((VI)lo_ & ~m_));                                            \
-        m_ = x_ < hi_;                                                                         \
-        x_ = (VF)(((VI)x_ & m_) | ((VI)hi_ & ~m_));                                            \
-        VF n_ = (x_ * 1.44269504088896341f + magic_) - magic_;                                 \
-        VF r_ = x_ - n_ * 0.693359375f;                                                        \
-        r_ = r_ - n_ * -2.12194440e-4f;                                                        \
-        VF p_ = (VF){0} + 1.9875691500e-4f;                                                    \
-        p_ = p_ * r_ + 1.3981999507e-3f;                                                       \
-        p_ = p_ * r_ + 8.3334519073e-3f;                                                       \
-        p_ = p_ * r_ + 4.1665795894e-2f;                                                       \
-        p_ = p_ * r_ + 1.6666665459e-1f;                                                       \
-        p_ = p_ * r_ + 5.0000001201e-1f;                                                       \
-        p_ = p_ * r_ * r_ + r_ + 1.0f;                                                         \
-        VI two_n_ = (__builtin_convertvector(n_, VI) + 127) << 23;                             \
-        p_ * (VF)two_n_;                                                                       \
-    })
-/* the same function on one value (loop tails), in a 4-lane vector */
-typedef float cpu_v4f __attribute__((vector_size(16)));
-typedef int32_t cpu_v4i __attribute__((vector_size(16)));
-static inline float cpu_expf(float x) {
-    cpu_v4f e = CPU_EXPF_VEC(cpu_v4f, cpu_v4i, ((cpu_v4f){x, x, x, x}));
-    return e[0];
-}
 
 /* One line describing the CPU ("<model name>, <n> hardware threads"); used by
  * backend_describe. */

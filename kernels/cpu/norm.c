@@ -13,8 +13,8 @@
  * fp32 values, and forward and backward both use those fp32 values, so the backward
  * differentiates exactly the function the forward computed (up to rounding).
  *
- * Order: a row sum is NORM_LANES partial sums (element c goes to c mod NORM_LANES, in index
- * order) combined in a fixed tree, then the last C mod NORM_LANES elements in index order;
+ * Order: a row sum is 32 partial sums (element c goes to c mod 32, in index order; NORM_LANES
+ * in vec_kernels.c) combined in a fixed tree, then the last C mod 32 elements in order;
  * the weight and bias gradients sum each column over rows in row order. The per-row and
  * per-column loops are vec_kernels.h's (one copy per instruction set, the same bits at every
  * width); this file splits rows and columns over threads.

@@ -10,19 +10,48 @@
 
 #include "cpu_ops.h"
 
+/* Norm row sums: logical partial sums per row (vec_kernels.h). */
+enum { NORM_LANES = 32 };
+
 /* Operations on this copy's native vectors (VF, VI, VD, VFD are defined per copy below).
  * Unaligned loads and stores go through memcpy. */
 #define VLOAD(p) ({ VF v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define VSTORE(p, v) do { VF s_ = (v); memcpy((p), &s_, sizeof s_); } while (0)
 #define VSPLAT(x) ((VF){0} + (float)(x))
+/* m ? a : b per lane, for a mask m of comparisons */
+#define VSELECT(m, a, b) ((VF)(((VI)(a) & (m)) | ((VI)(b) & ~(m))))
 /* a > b ? a : b per lane (b when a is NaN) */
-#define VMAX(a, b)                                                                            \
+#define VMAX(a, b) ({ VF a_ = (a), b_ = (b); VSELECT(a_ > b_, a_, b_); })
+/* exp(x) per lane in fp32: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (n rounded to
+ * nearest with the 1.5*2^23 trick), Cephes' degree-6 polynomial for e^r, and 2^n built from
+ * the exponent bits; max relative error 8.3e-8 (1.4 ulp) over [-87, 88]. x is clamped to
+ * [-87, 88] first: below, the result stays at ~1.6e-38 instead of going to 0 (negligible
+ * wherever it is added to or divides something of order 1: softmax, sigmoid); above, it
+ * saturates at ~1.65e38. The same operations per lane in every copy. */
+#define VEXP(x_in)                                                                            \
     ({                                                                                        \
-        VF a_ = (a), b_ = (b);                                                                \
-        VI m_ = a_ > b_;                                                                      \
-        (VF)(((VI)a_ & m_) | ((VI)b_ & ~m_));                                                 \
+        const VF lo_ = VSPLAT(-87.0f), hi_ = VSPLAT(88.0f);                                   \
+        const VF magic_ = VSPLAT(12582912.0f); /* 1.5 * 2^23 */                               \
+        VF x_ = (x_in);                                                                       \
+        x_ = VSELECT(x_ > lo_, x_, lo_);                                                      \
+        x_ = VSELECT(x_ < hi_, x_, hi_);                                                      \
+        VF n_ = (x_ * 1.44269504088896341f + magic_) - magic_;                                \
+        VF r_ = x_ - n_ * 0.693359375f;                                                       \
+        r_ = r_ - n_ * -2.12194440e-4f;                                                       \
+        VF p_ = VSPLAT(1.9875691500e-4f);                                                     \
+        p_ = p_ * r_ + 1.3981999507e-3f;                                                      \
+        p_ = p_ * r_ + 8.3334519073e-3f;                                                      \
+        p_ = p_ * r_ + 4.1665795894e-2f;                                                      \
+        p_ = p_ * r_ + 1.6666665459e-1f;                                                      \
+        p_ = p_ * r_ + 5.0000001201e-1f;                                                      \
+        p_ = p_ * r_ * r_ + r_ + 1.0f;                                                        \
+        VI two_n_ = (__builtin_convertvector(n_, VI) + 127) << 23;                            \
+        p_ * (VF)two_n_;                                                                      \
     })
-#define VEXP(x) CPU_EXPF_VEC(VF, VI, x)
+/* the same exp of one value (loop tails) */
+#define VEXP1(x) ({ VF e_ = VEXP(VSPLAT(x)); e_[0]; })
+/* 1 / (1 + exp(-x)) per lane */
+#define VSIGMOID(x) (1.0f / (1.0f + VEXP(-(x))))
 /* VDL floats at p, widened to double */
 #define VLOAD_WIDE(p) ({ VFD f_; memcpy(&f_, (p), sizeof f_); __builtin_convertvector(f_, VD); })
 

@@ -122,7 +122,7 @@ static inline __attribute__((always_inline)) void VEC_FN(softmax_scaled)(float *
     for (int p = 0; p < 16 / VL; p++) VSTORE(lanes + VL * p, sv[p]);
     float sum = cpu_sum16(lanes);
     for (int j = m16; j < m; j++) {
-        x[j] = cpu_expf(x[j] - maxs);
+        x[j] = VEXP1(x[j] - maxs);
         sum += x[j];
     }
     const float inv = 1.0f / sum;
@@ -177,7 +177,7 @@ static inline __attribute__((always_inline)) void VEC_FN(swiglu_forward_vec)(flo
                                                                              const float *g,
                                                                              const float *u) {
     const VF gv = VLOAD(g);
-    VSTORE(o, gv * (1.0f / (1.0f + VEXP(-gv))) * VLOAD(u));
+    VSTORE(o, gv * VSIGMOID(gv) * VLOAD(u));
 }
 
 VEC_TARGET static void VEC_FN(swiglu_forward_span)(float *o, const float *g, const float *u,
@@ -198,7 +198,7 @@ VEC_TARGET static void VEC_FN(swiglu_forward_span)(float *o, const float *g, con
 static inline __attribute__((always_inline)) void VEC_FN(swiglu_backward_vec)(
     float *dg, float *du, const float *d, const float *g, const float *u) {
     const VF dv = VLOAD(d), gv = VLOAD(g), uv = VLOAD(u);
-    const VF sig = 1.0f / (1.0f + VEXP(-gv));
+    const VF sig = VSIGMOID(gv);
     const VF silu = gv * sig;
     VSTORE(dg, VLOAD(dg) + dv * uv * sig * (1.0f + gv * (1.0f - sig)));
     VSTORE(du, VLOAD(du) + dv * silu);
